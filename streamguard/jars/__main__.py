@@ -1,0 +1,3 @@
+from streamguard.jars import main
+
+main()

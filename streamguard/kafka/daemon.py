@@ -1,0 +1,108 @@
+"""The local broker as a background service for ``streamguard kafka start|status|stop``.
+
+State lives in ``<state dir>/kafka/state.json`` (state dir: ``$STREAMGUARD_STATE_DIR`` or ``./.streamguard``), the
+data directory beside it, so topics survive a stop and a later start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from streamguard.errors import BrokerError
+from streamguard.kafka.broker import metadata_answers
+from streamguard.kafka.local_broker import LocalBroker
+
+_STOP_WAIT_S = 30.0
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("STREAMGUARD_STATE_DIR", ".streamguard")).resolve() / "kafka"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerState:
+    pid: int
+    bootstrap: str
+    data_dir: str
+    log_path: str
+    started_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerStatus:
+    state: BrokerState | None
+    process_alive: bool
+    answering: bool
+
+    @property
+    def running(self) -> bool:
+        return self.process_alive and self.answering
+
+
+def _state_file() -> Path:
+    return state_dir() / "state.json"
+
+
+def read_state() -> BrokerState | None:
+    try:
+        return BrokerState(**json.loads(_state_file().read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:  # reap it first if it is our own exited child, or it would linger as a zombie and look alive
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def status() -> BrokerStatus:
+    state = read_state()
+    if state is None:
+        return BrokerStatus(None, False, False)
+    alive = _alive(state.pid)
+    return BrokerStatus(state, alive, alive and metadata_answers(state.bootstrap, timeout_s=3.0))
+
+
+def start(*, port: int = 0) -> BrokerState:
+    """Start the broker in the background unless one from this state dir already runs; return its state."""
+    current = status()
+    if current.running and current.state is not None:
+        return current.state
+    if current.state is not None and current.process_alive:
+        raise BrokerError(f"a broker (pid {current.state.pid}) is running but not answering; "
+                          "run 'streamguard kafka stop' first")
+    data_dir = state_dir() / "data"
+    broker = LocalBroker(data_dir=data_dir, port=port, detached=True).start()
+    state = BrokerState(broker.pid or 0, broker.bootstrap, str(data_dir), str(broker.log_path), time.time())
+    _state_file().write_text(json.dumps(asdict(state), indent=2) + "\n")
+    return state
+
+
+def stop() -> BrokerState | None:
+    """Stop the background broker (SIGTERM, then SIGKILL after 30 s); return the state it had, if any."""
+    state = read_state()
+    if state is None:
+        return None
+    if _alive(state.pid):
+        os.kill(state.pid, signal.SIGTERM)
+        deadline = time.monotonic() + _STOP_WAIT_S
+        while _alive(state.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _alive(state.pid):
+            os.kill(state.pid, signal.SIGKILL)
+    _state_file().unlink(missing_ok=True)
+    return state

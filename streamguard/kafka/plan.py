@@ -1,0 +1,250 @@
+"""The read planner: exact, bounded per-partition offset ranges from broker metadata, without scanning records.
+
+A plan is a set of ``[from, until)`` offset ranges, one per partition that has something to read:
+
+    >>> plan = plan_read(bootstrap, "security-events", start="earliest", max_events=1_000)
+    >>> plan.planned_records          # exactly min(1000, records available)
+    1000
+
+Offset semantics follow Spark's Kafka source: ``until`` is exclusive, ``-2`` means earliest and ``-1`` latest in
+an offsets JSON, and a JSON start must name every partition. Upper bounds come from the latest offsets snapshotted
+at planning time (the last stable offset under ``read_committed``), never beyond, so a topic still being written
+gives a consistent read and Spark never waits for offsets that do not exist yet.
+
+``max_events`` N spreads N over the partitions in equal shares; a partition holding less than its share gives the
+rest to the others, so exactly ``min(N, available)`` offsets are planned however uneven the partitions are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from streamguard.errors import InvalidOffsetSpec
+from streamguard.kafka.admin import (
+    ISOLATION_LEVELS,
+    Watermarks,
+    offsets_for_time,
+    partition_count,
+    watermarks,
+)
+
+READ_STRATEGIES = ("bounded", "full-scan")
+EARLIEST, LATEST = -2, -1
+
+StartKind = Literal["earliest", "latest", "offsets", "timestamp"]
+
+
+@dataclass(frozen=True, slots=True)
+class StartSpec:
+    """Where a read starts: ``earliest``, ``latest``, explicit per-partition offsets, or a timestamp (ms)."""
+
+    kind: StartKind
+    offsets: Mapping[int, int] = field(default_factory=dict)
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionRange:
+    """Offsets ``[start, until)`` of one partition."""
+
+    partition: int
+    start: int
+    until: int
+
+    @property
+    def count(self) -> int:
+        return self.until - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPlan:
+    """What one read covers; ``ranges`` holds only partitions with at least one offset to read."""
+
+    topic: str
+    strategy: str
+    isolation_level: str
+    start: str
+    end: str | None
+    max_events: int | None
+    watermarks: tuple[Watermarks, ...]
+    ranges: tuple[PartitionRange, ...]
+    start_timestamp_ms: int | None = None
+    end_timestamp_ms: int | None = None
+
+    @property
+    def planned_records(self) -> int:
+        """Offsets planned; records read can be fewer where offsets hold transaction markers or were compacted."""
+        return sum(r.count for r in self.ranges)
+
+    @property
+    def available_records(self) -> int:
+        return sum(w.size for w in self.watermarks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "strategy": self.strategy,
+            "isolation_level": self.isolation_level,
+            "start": self.start,
+            "end": self.end,
+            "max_events": self.max_events,
+            "planned_records": self.planned_records,
+            "partitions": [
+                {"partition": w.partition, "low": w.low, "high": w.high,
+                 "from": by_partition.start if (by_partition := self._range(w.partition)) else None,
+                 "until": by_partition.until if by_partition else None}
+                for w in self.watermarks
+            ],
+        }
+
+    def _range(self, partition: int) -> PartitionRange | None:
+        return next((r for r in self.ranges if r.partition == partition), None)
+
+
+def parse_timestamp(text: str | int) -> int:
+    """Milliseconds since the epoch from an integer (ms) or ISO-8601 text (a naive time is taken as UTC)."""
+    if isinstance(text, int):
+        return text
+    stripped = text.strip()
+    if stripped.lstrip("-").isdigit():
+        return int(stripped)
+    try:
+        moment = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidOffsetSpec(f"{text!r} is neither milliseconds since the epoch nor an ISO-8601 time") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def parse_start(text: str, topic: str) -> StartSpec:
+    """Parse ``earliest`` | ``latest`` | offsets JSON (``{"0": 12}`` or ``{"<topic>": {"0": 12}}``) | timestamp."""
+    stripped = text.strip()
+    if stripped in ("earliest", "latest"):
+        return StartSpec(stripped)  # type: ignore[arg-type]
+    if stripped.startswith("{"):
+        return StartSpec("offsets", offsets=_parse_offsets_json(stripped, topic))
+    return StartSpec("timestamp", timestamp_ms=parse_timestamp(stripped))
+
+
+def _parse_offsets_json(text: str, topic: str) -> dict[int, int]:
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidOffsetSpec(f"start offsets are not valid JSON: {exc.msg}") from exc
+    if isinstance(raw, dict) and topic in raw and isinstance(raw[topic], dict):
+        raw = raw[topic]
+    if not isinstance(raw, dict) or not raw:
+        raise InvalidOffsetSpec('start offsets JSON must map partitions to offsets, e.g. {"0": 12, "1": -2}')
+    try:
+        return {int(p): int(o) for p, o in raw.items()}
+    except (TypeError, ValueError) as exc:
+        raise InvalidOffsetSpec(f"start offsets JSON has a non-integer partition or offset: {text}") from exc
+
+
+def allocate(available: Mapping[int, int], max_events: int) -> dict[int, int]:
+    """Split ``max_events`` over partitions in equal shares, re-spreading what small partitions cannot take.
+
+    Returns records to take per partition: each at most its availability, summing to min(max_events, total).
+    Shares that do not divide evenly go to the lowest partition numbers first, so the result is deterministic.
+    """
+    if max_events < 0:
+        raise InvalidOffsetSpec(f"max_events must be >= 0, not {max_events}")
+    take = dict.fromkeys(available, 0)
+    remaining = min(max_events, sum(max(0, a) for a in available.values()))
+    open_partitions = sorted(p for p, a in available.items() if a > 0)
+    while remaining > 0 and open_partitions:
+        share, extra = divmod(remaining, len(open_partitions))
+        still_open = []
+        for index, partition in enumerate(open_partitions):
+            got = min(share + (1 if index < extra else 0), available[partition] - take[partition])
+            take[partition] += got
+            remaining -= got
+            if take[partition] < available[partition]:
+                still_open.append(partition)
+        open_partitions = still_open
+    return take
+
+
+def build_ranges(
+    starts: Mapping[int, int], ends: Mapping[int, int], max_events: int | None
+) -> tuple[PartitionRange, ...]:
+    """Ranges ``[start, min(end, start + share))`` for partitions with something to read, by partition number."""
+    available = {p: max(0, ends[p] - starts[p]) for p in starts}
+    take = available if max_events is None else allocate(available, max_events)
+    return tuple(
+        PartitionRange(p, starts[p], starts[p] + take[p]) for p in sorted(starts) if take[p] > 0
+    )
+
+
+def resolve_starts(spec: StartSpec, marks: list[Watermarks], time_offsets: Mapping[int, int] | None) -> dict[int, int]:
+    """Concrete start offset per partition, checked against the watermarks."""
+    if spec.kind == "earliest":
+        return {w.partition: w.low for w in marks}
+    if spec.kind == "latest":
+        return {w.partition: w.high for w in marks}
+    if spec.kind == "timestamp":
+        if time_offsets is None:
+            raise InvalidOffsetSpec("a timestamp start needs offsets-for-times answers")
+        return {w.partition: w.high if time_offsets[w.partition] < 0 else time_offsets[w.partition] for w in marks}
+    named = set(spec.offsets)
+    partitions = {w.partition for w in marks}
+    if named != partitions:
+        raise InvalidOffsetSpec(
+            f"start offsets must name every partition {sorted(partitions)} (use -2 for earliest, -1 for latest); "
+            f"got {sorted(named)}"
+        )
+    starts = {}
+    for w in marks:
+        offset = spec.offsets[w.partition]
+        offset = w.low if offset == EARLIEST else w.high if offset == LATEST else offset
+        if not w.low <= offset <= w.high:
+            raise InvalidOffsetSpec(
+                f"start offset {offset} of partition {w.partition} lies outside [{w.low}, {w.high}]"
+            )
+        starts[w.partition] = offset
+    return starts
+
+
+def plan_read(
+    bootstrap: str,
+    topic: str,
+    *,
+    start: str = "earliest",
+    max_events: int | None = None,
+    end: str | None = None,
+    isolation_level: str = "read_committed",
+    strategy: str = "bounded",
+) -> ReadPlan:
+    """Plan a read of ``topic`` from broker metadata (partition count, watermarks, offsets for times)."""
+    if strategy not in READ_STRATEGIES:
+        raise InvalidOffsetSpec(f"read strategy must be one of {READ_STRATEGIES}, not {strategy!r}")
+    if isolation_level not in ISOLATION_LEVELS:
+        raise InvalidOffsetSpec(f"isolation level must be one of {ISOLATION_LEVELS}, not {isolation_level!r}")
+    if max_events is not None and max_events < 1:
+        raise InvalidOffsetSpec(f"--max-events must be at least 1, not {max_events}")
+    spec = parse_start(start, topic)
+    end_ms = parse_timestamp(end) if end is not None else None
+    if end_ms is not None and spec.timestamp_ms is not None and end_ms <= spec.timestamp_ms:
+        raise InvalidOffsetSpec(f"end {end!r} is not after start {start!r}")
+
+    partitions = partition_count(bootstrap, topic)
+    marks = watermarks(bootstrap, topic, partitions, isolation_level=isolation_level)
+    start_times = None
+    if spec.kind == "timestamp" and spec.timestamp_ms is not None:
+        start_times = offsets_for_time(bootstrap, topic, partitions, spec.timestamp_ms,
+                                       isolation_level=isolation_level)
+    starts = resolve_starts(spec, marks, start_times)
+    ends = {w.partition: w.high for w in marks}
+    if end_ms is not None:
+        end_times = offsets_for_time(bootstrap, topic, partitions, end_ms, isolation_level=isolation_level)
+        ends = {p: high if end_times[p] < 0 else max(starts[p], end_times[p]) for p, high in ends.items()}
+    return ReadPlan(
+        topic=topic, strategy=strategy, isolation_level=isolation_level, start=start, end=end,
+        max_events=max_events, watermarks=tuple(marks), ranges=build_ranges(starts, ends, max_events),
+        start_timestamp_ms=spec.timestamp_ms, end_timestamp_ms=end_ms,
+    )
