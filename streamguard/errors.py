@@ -1,6 +1,7 @@
 """StreamGuard's exception tree. Callers catch these; third-party errors are translated at the boundary.
 
     StreamguardError                  exit 1   root; anything not listed below
+    ├── ConfigError                   exit 2   a setting that does not parse or is missing
     ├── SetupError                    exit 3   a JVM jar cannot be resolved, Java/Maven missing
     ├── BrokerError                   exit 10  a Kafka broker problem
     │   ├── BrokerStartTimeout        exit 11  the local broker did not answer metadata requests in time
@@ -23,6 +24,10 @@ class StreamguardError(Exception):
     """Root of every error StreamGuard raises on purpose."""
 
     exit_code: int = 1
+
+
+class ConfigError(StreamguardError):
+    exit_code = 2
 
 
 class SetupError(StreamguardError):
@@ -72,7 +77,7 @@ class OutputError(StreamguardError):
 EXIT_CODES: dict[str, int] = {
     cls.__name__: cls.exit_code
     for cls in (
-        StreamguardError, SetupError, BrokerError, BrokerStartTimeout, BrokerUnreachable, ReadError,
+        StreamguardError, ConfigError, SetupError, BrokerError, BrokerStartTimeout, BrokerUnreachable, ReadError,
         TopicNotFound, InvalidOffsetSpec, NothingToRead, DataError, DetectionError, OutputError,
     )
 }

@@ -45,6 +45,7 @@ def spark_session(
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
     )
     if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = builder.config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
     if with_kafka:
         builder = builder.config("spark.jars", ",".join(str(jar) for jar in resolve_jars("spark")))

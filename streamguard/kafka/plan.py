@@ -84,6 +84,13 @@ class ReadPlan:
     def available_records(self) -> int:
         return sum(w.size for w in self.watermarks)
 
+    def nothing_to_read(self) -> str:
+        """Why this plan covers no record, for the error a caller raises."""
+        if self.available_records == 0:
+            return f"topic {self.topic!r} holds no records"
+        bounds = f"start={self.start!r}" + (f" and end={self.end!r}" if self.end else "")
+        return f"nothing to read in {self.topic!r} with {bounds}; its {self.available_records:,} records lie outside"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "topic": self.topic,

@@ -2,7 +2,7 @@
 
 ``bounded`` hands Spark the plan's exact offsets (``assign`` + ``startingOffsets`` + ``endingOffsets``), so Spark
 fetches only those records. ``full-scan`` is the old behaviour kept for comparison: read from the start to the
-latest offset of every partition, then ``limit`` — Spark does not push a limit down to Kafka, so it scans the topic.
+latest offset of every partition; the pipeline materialises that read and then keeps ``max_events`` records.
 
     >>> raw = read_kafka(spark, bootstrap, plan)   # columns: key, value, topic, partition, offset, timestamp
 """
@@ -36,7 +36,7 @@ def kafka_options(bootstrap: str, plan: ReadPlan) -> dict[str, str]:
             "endingOffsets": "latest",
         }
     if not plan.ranges:
-        raise NothingToRead(_nothing_message(plan))
+        raise NothingToRead(plan.nothing_to_read())
     return {
         **common,
         "assign": json.dumps({plan.topic: [r.partition for r in plan.ranges]}),
@@ -53,14 +53,6 @@ def _full_scan_start(plan: ReadPlan) -> str:
     return json.dumps({plan.topic: {str(p): starts.get(p, lows[p]) for p in sorted(lows)}})
 
 
-def _nothing_message(plan: ReadPlan) -> str:
-    if plan.available_records == 0:
-        return f"topic {plan.topic!r} holds no records"
-    return (f"nothing to read in {plan.topic!r} from start={plan.start!r}"
-            + (f" to end={plan.end!r}" if plan.end else "")
-            + f" ({plan.available_records:,} records lie outside that range)")
-
-
 def read_kafka(spark: SparkSession, bootstrap: str, plan: ReadPlan) -> DataFrame:
     """Raw Kafka records of ``plan`` as a DataFrame (nothing is read until an action runs)."""
     raw = spark.read.format("kafka").options(**kafka_options(bootstrap, plan)).load().select(*RAW_COLUMNS)
@@ -68,6 +60,4 @@ def read_kafka(spark: SparkSession, bootstrap: str, plan: ReadPlan) -> DataFrame
         raw = raw.where(F.col("timestamp") >= F.timestamp_millis(F.lit(plan.start_timestamp_ms)))
     if plan.end_timestamp_ms is not None:
         raw = raw.where(F.col("timestamp") < F.timestamp_millis(F.lit(plan.end_timestamp_ms)))
-    if plan.strategy == "full-scan" and plan.max_events is not None:
-        raw = raw.limit(plan.max_events)
     return raw

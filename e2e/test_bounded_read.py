@@ -1,0 +1,105 @@
+"""The planner and Spark's Kafka source against a real broker: exact, bounded reads on uneven partitions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pyspark.sql import functions as F
+
+from e2e.conftest import unique_topic
+from streamguard.errors import InvalidOffsetSpec, TopicNotFound
+from streamguard.kafka.plan import plan_read
+from streamguard.kafka.read import read_kafka
+
+# Deliberately uneven, with one empty partition.
+PARTITION_SIZES = {0: 700, 1: 250, 2: 50, 3: 0}
+BASE_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+@pytest.fixture(scope="module")
+def uneven_topic(bootstrap: str, request: pytest.FixtureRequest) -> str:
+    topic = unique_topic("uneven")
+    produce = request.getfixturevalue("produce")
+    records = [
+        (partition, json.dumps({"p": partition, "i": i}).encode(), BASE_MS + i * 1000)
+        for partition, size in PARTITION_SIZES.items()
+        for i in range(size)
+    ]
+    produce(topic, records, partitions=len(PARTITION_SIZES))
+    return topic
+
+
+def _read_counts(spark, bootstrap: str, plan) -> dict[int, int]:
+    rows = read_kafka(spark, bootstrap, plan).groupBy("partition").agg(
+        F.count("*").alias("n"), F.countDistinct("offset").alias("distinct"),
+        F.min("offset").alias("lo"), F.max("offset").alias("hi"),
+    ).collect()
+    for row in rows:
+        planned = next(r for r in plan.ranges if r.partition == row["partition"])
+        assert row["n"] == row["distinct"], "duplicate offsets read"
+        assert planned.start <= row["lo"] and row["hi"] < planned.until, "read outside the planned range"
+    return {row["partition"]: row["n"] for row in rows}
+
+
+@pytest.mark.parametrize("max_events", [1, 3, 401, 999, 1000, 5000])
+def test_bounded_read_is_exact_on_uneven_partitions(spark, bootstrap, uneven_topic, max_events):
+    plan = plan_read(bootstrap, uneven_topic, max_events=max_events)
+    total = sum(PARTITION_SIZES.values())
+    assert plan.planned_records == min(max_events, total)
+    assert all(r.partition != 3 for r in plan.ranges), "the empty partition must be left out of the read"
+    assert all(r.until <= PARTITION_SIZES[r.partition] for r in plan.ranges), "plan past a high watermark"
+    counts = _read_counts(spark, bootstrap, plan)
+    assert sum(counts.values()) == min(max_events, total)
+    assert counts == {r.partition: r.count for r in plan.ranges}
+
+
+def test_naive_even_split_under_reads_where_the_planner_does_not(bootstrap, uneven_topic):
+    # The fix everyone copies: end = start + N // partitions, capped at the high watermark.
+    max_events = 900
+    naive = sum(min(max_events // len(PARTITION_SIZES), size) for size in PARTITION_SIZES.values())
+    assert naive < max_events
+    assert plan_read(bootstrap, uneven_topic, max_events=max_events).planned_records == max_events
+
+
+def test_unbounded_read_returns_everything(spark, bootstrap, uneven_topic):
+    plan = plan_read(bootstrap, uneven_topic)
+    assert plan.planned_records == sum(PARTITION_SIZES.values())
+    counts = _read_counts(spark, bootstrap, plan)
+    assert counts == {p: n for p, n in PARTITION_SIZES.items() if n}
+
+
+def test_latest_with_nothing_new_plans_nothing(bootstrap, uneven_topic):
+    plan = plan_read(bootstrap, uneven_topic, start="latest", max_events=100)
+    assert plan.planned_records == 0
+    assert plan.ranges == ()
+    assert "nothing to read" in plan.nothing_to_read()
+
+
+def test_time_range_read_is_exact(spark, bootstrap, uneven_topic):
+    start_ms, end_ms = BASE_MS + 100_000, BASE_MS + 200_000  # i in [100, 200) on every partition
+    plan = plan_read(bootstrap, uneven_topic, start=str(start_ms), end=str(end_ms))
+    expected = {p: max(0, min(n, 200) - 100) for p, n in PARTITION_SIZES.items()}
+    assert plan.planned_records == sum(expected.values())
+    values = read_kafka(spark, bootstrap, plan).select(F.col("value").cast("string")).collect()
+    seen = sorted((json.loads(v[0])["p"], json.loads(v[0])["i"]) for v in values)
+    assert seen == sorted((p, i) for p, n in expected.items() for i in range(100, 100 + n))
+
+
+def test_iso_start_and_offsets_json_start(bootstrap, uneven_topic):
+    iso = plan_read(bootstrap, uneven_topic, start="2026-01-01T00:10:00Z", max_events=10_000)
+    # Only partition 0 has records at or after 00:10 (i >= 600); the others start at their high watermark.
+    assert {r.partition: (r.start, r.until) for r in iso.ranges} == {0: (600, 700)}
+    offsets = plan_read(bootstrap, uneven_topic, start=json.dumps({"0": 650, "1": -1, "2": -2, "3": -2}))
+    assert {r.partition: (r.start, r.until) for r in offsets.ranges} == {0: (650, 700), 2: (0, 50)}
+
+
+def test_bad_specs_and_missing_topic_raise_our_errors(bootstrap, uneven_topic):
+    with pytest.raises(InvalidOffsetSpec, match="every partition"):
+        plan_read(bootstrap, uneven_topic, start='{"0": 5}')
+    with pytest.raises(InvalidOffsetSpec, match="outside"):
+        plan_read(bootstrap, uneven_topic, start='{"0": 5000, "1": 0, "2": 0, "3": 0}')
+    with pytest.raises(InvalidOffsetSpec):
+        plan_read(bootstrap, uneven_topic, start="yesterday-ish")
+    with pytest.raises(TopicNotFound):
+        plan_read(bootstrap, unique_topic("absent"))

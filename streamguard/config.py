@@ -1,0 +1,123 @@
+"""Run configuration, read in one place: flags > environment (``STREAMGUARD_<FIELD>``) > YAML file > defaults.
+
+    >>> config = load_run_config(flags={"topic": "events", "max_events": 1000}, config_file=None)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streamguard.detect import (
+    DEFAULT_CONTAMINATION,
+    DEFAULT_N_ESTIMATORS,
+    DEFAULT_RANDOM_STATE,
+    DetectorConfig,
+)
+from streamguard.errors import ConfigError
+from streamguard.kafka.plan import READ_STRATEGIES
+from streamguard.spark import DEFAULT_MASTER
+
+ENV_PREFIX = "STREAMGUARD_"
+DEFAULT_OUTPUT = Path("out/latest")
+DEFAULT_TOP_N = 10
+# The bootstrap address keeps the name the broker providers use.
+_ENV_NAMES = {"bootstrap": "STREAMGUARD_KAFKA_BOOTSTRAP"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """Everything one pipeline run needs."""
+
+    topic: str
+    bootstrap: str
+    start: str = "earliest"
+    max_events: int | None = None
+    end: str | None = None
+    output: Path = DEFAULT_OUTPUT
+    read_strategy: str = "bounded"
+    isolation_level: str = "read_committed"
+    algorithm: str = "isolation_forest"
+    contamination: float = DEFAULT_CONTAMINATION
+    n_estimators: int = DEFAULT_N_ESTIMATORS
+    random_state: int = DEFAULT_RANDOM_STATE
+    spark_master: str = DEFAULT_MASTER
+    top_n: int = DEFAULT_TOP_N
+
+    def __post_init__(self) -> None:
+        if self.read_strategy not in READ_STRATEGIES:
+            raise ConfigError(f"read_strategy must be one of {', '.join(READ_STRATEGIES)}, not {self.read_strategy!r}")
+        if self.max_events is not None and self.max_events < 1:
+            raise ConfigError(f"max_events must be at least 1, not {self.max_events}")
+        if self.top_n < 1:
+            raise ConfigError(f"top_n must be at least 1, not {self.top_n}")
+
+    def detector(self) -> DetectorConfig:
+        return DetectorConfig(algorithm=self.algorithm, contamination=self.contamination,  # type: ignore[arg-type]
+                              n_estimators=self.n_estimators, random_state=self.random_state)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["output"] = str(self.output)
+        return data
+
+
+def _coerce(name: str, value: Any) -> Any:
+    field_type = {f.name: f.type for f in fields(RunConfig)}[name]
+    if value is None or value == "":
+        return None
+    try:
+        if "int" in str(field_type):
+            return int(value)
+        if "float" in str(field_type):
+            return float(value)
+        if "Path" in str(field_type):
+            return Path(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: {value!r} is not a valid {field_type}") from exc
+    return str(value)
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    found = {}
+    for f in fields(RunConfig):
+        name = _ENV_NAMES.get(f.name, ENV_PREFIX + f.name.upper())
+        if env.get(name):
+            found[f.name] = _coerce(f.name, env[name])
+    return found
+
+
+def _from_file(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings")
+    known = {f.name for f in fields(RunConfig)}
+    unknown = sorted(set(loaded) - known)
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
+    return {key: _coerce(key, value) for key, value in loaded.items()}
+
+
+def load_run_config(
+    *, flags: Mapping[str, Any], config_file: Path | None = None, env: Mapping[str, str] | None = None
+) -> RunConfig:
+    """Merge flags (None means "not given") over environment over file over defaults."""
+    merged: dict[str, Any] = {}
+    merged.update(_from_file(config_file))
+    merged.update(_from_env(os.environ if env is None else env))
+    merged.update({key: _coerce(key, value) for key, value in flags.items() if value is not None})
+    for required in ("topic", "bootstrap"):
+        if not merged.get(required):
+            raise ConfigError(f"{required} is not set (flag, {ENV_PREFIX}{required.upper()} or config file)")
+    return RunConfig(**merged)

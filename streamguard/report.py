@@ -1,0 +1,159 @@
+"""The anomaly report: its models (pydantic) and the JSON Schema generated from them.
+
+The models are the one source of truth: the pipeline builds an :class:`AnomalyReport`, validates the JSON it writes
+against ``report.schema.json`` (shipped in the package and generated from these models; a unit test fails when the
+two drift apart), and the API answers with the same models.
+
+    >>> report = AnomalyReport.model_validate_json(path.read_text())
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field
+
+from streamguard.errors import OutputError
+
+REPORT_FILE = "anomaly_report.json"
+STAGES = ("spark_init", "plan", "kafka_read", "parse", "features", "detection", "export", "total")
+_SCHEMA_FILE = "report.schema.json"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TopAnomaly(_Model):
+    user: str
+    anomaly_score: float = Field(ge=0, le=1)
+    total_events: int = Field(ge=0)
+    avg_threat_score: float = Field(ge=0, le=1)
+    unique_ips: int = Field(ge=0)
+    failed_auth_rate: float = Field(ge=0, le=1)
+
+
+class PartitionPlan(_Model):
+    partition: int = Field(ge=0)
+    low: int
+    high: int
+    from_offset: int | None = Field(alias="from")
+    until: int | None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+
+class ReadPlanInfo(_Model):
+    topic: str
+    strategy: str
+    isolation_level: str
+    start: str
+    end: str | None
+    max_events: int | None
+    planned_records: int = Field(ge=0)
+    partitions: list[PartitionPlan]
+
+
+class StageSeconds(_Model):
+    spark_init: float = Field(ge=0)
+    plan: float = Field(ge=0)
+    kafka_read: float = Field(ge=0)
+    parse: float = Field(ge=0)
+    features: float = Field(ge=0)
+    detection: float = Field(ge=0)
+    export: float = Field(ge=0)
+    total: float = Field(ge=0)
+
+
+class Versions(_Model):
+    package: str
+    python: str
+    spark: str
+    kafka_client: str
+    librdkafka: str
+
+
+class DetectorInfo(_Model):
+    algorithm: str
+    params: dict[str, Any]
+    feature_columns: list[str]
+    rows_fitted: int = Field(ge=0)
+    sampled: bool
+    threshold: float = Field(description="Score at or above which a user is flagged (anomaly_score units).")
+    raw_threshold: float
+    raw_min: float
+    raw_max: float
+    anomalies_in_fit: int = Field(ge=0)
+
+
+class RunMetadata(_Model):
+    run_id: str
+    topic: str
+    bootstrap: str
+    read_strategy: str
+    plan: ReadPlanInfo
+    records_scanned: int = Field(ge=0, description="Kafka records Spark fetched (a full scan reads the topic).")
+    events_read: int = Field(ge=0, description="Records that entered parsing.")
+    events_valid: int = Field(ge=0)
+    events_invalid: int = Field(ge=0)
+    invalid_by_reason: dict[str, int]
+    stage_seconds: StageSeconds
+    versions: Versions
+    detector: DetectorInfo
+    config: dict[str, Any]
+    outputs: dict[str, str]
+    generated_at: str = Field(description="UTC, ISO-8601.")
+
+
+class AnomalyReport(_Model):
+    total_users: int = Field(ge=0)
+    anomalous_users: int = Field(ge=0)
+    anomaly_rate: float = Field(ge=0, le=1)
+    top_anomalies: list[TopAnomaly]
+    run: RunMetadata
+
+
+def generated_schema() -> dict[str, Any]:
+    """The report's JSON Schema (2020-12) as pydantic derives it from the models."""
+    schema = AnomalyReport.model_json_schema(by_alias=True, mode="serialization")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://streamguard.dev/schemas/anomaly_report.schema.json", **schema}
+
+
+@cache
+def report_schema() -> dict[str, Any]:
+    """The shipped ``report.schema.json``."""
+    return json.loads(resources.files("streamguard").joinpath(_SCHEMA_FILE).read_text())
+
+
+def validate_report(document: dict[str, Any]) -> None:
+    """Raise OutputError when ``document`` does not satisfy the shipped report schema."""
+    validator = jsonschema.Draft202012Validator(report_schema())
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.path) or "(root)"
+        raise OutputError(f"the report does not match its schema at {where}: {first.message}")
+
+
+def report_json(report: AnomalyReport) -> str:
+    """The report as written to disk, validated against the shipped schema first."""
+    document = report.model_dump(mode="json", by_alias=True)
+    validate_report(document)
+    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+def main() -> None:
+    """``python -m streamguard.report``: regenerate report.schema.json from the models."""
+    target = resources.files("streamguard").joinpath(_SCHEMA_FILE)
+    with resources.as_file(target) as path:
+        path.write_text(json.dumps(generated_schema(), indent=2) + "\n")
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
