@@ -156,24 +156,18 @@ def _parse_offsets_json(text: str, topic: str) -> dict[int, int]:
 def allocate(available: Mapping[int, int], max_events: int) -> dict[int, int]:
     """Split ``max_events`` over partitions in equal shares, re-spreading what small partitions cannot take.
 
-    Returns records to take per partition: each at most its availability, summing to min(max_events, total).
-    Shares that do not divide evenly go to the lowest partition numbers first, so the result is deterministic.
+    Returns records to take per partition: each at most its availability, summing to min(max_events, total), and
+    no two partitions that could take more differ by more than one record. Partitions are filled smallest first,
+    each taking its equal share of what is left, so the result is deterministic.
     """
     if max_events < 0:
         raise InvalidOffsetSpec(f"max_events must be >= 0, not {max_events}")
     take = dict.fromkeys(available, 0)
     remaining = min(max_events, sum(max(0, a) for a in available.values()))
-    open_partitions = sorted(p for p, a in available.items() if a > 0)
-    while remaining > 0 and open_partitions:
-        share, extra = divmod(remaining, len(open_partitions))
-        still_open = []
-        for index, partition in enumerate(open_partitions):
-            got = min(share + (1 if index < extra else 0), available[partition] - take[partition])
-            take[partition] += got
-            remaining -= got
-            if take[partition] < available[partition]:
-                still_open.append(partition)
-        open_partitions = still_open
+    smallest_first = sorted((p for p, a in available.items() if a > 0), key=lambda p: (available[p], p))
+    for index, partition in enumerate(smallest_first):
+        take[partition] = min(available[partition], remaining // (len(smallest_first) - index))
+        remaining -= take[partition]
     return take
 
 

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streamguard.config import load_run_config
+from streamguard.errors import ConfigError
+
+
+def test_flags_override_environment_override_file_override_defaults(tmp_path: Path):
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text("topic: from-file\nmax_events: 10\ncontamination: 0.1\nspark_master: local[1]\n")
+    env = {"STREAMGUARD_MAX_EVENTS": "20", "STREAMGUARD_KAFKA_BOOTSTRAP": "env:9092",
+           "STREAMGUARD_CONTAMINATION": "0.2"}
+    config = load_run_config(flags={"contamination": 0.3, "topic": None}, config_file=config_file, env=env)
+    assert config.topic == "from-file"          # file (no flag, no env)
+    assert config.max_events == 20              # env over file
+    assert config.contamination == 0.3         # flag over env
+    assert config.bootstrap == "env:9092"
+    assert config.spark_master == "local[1]"
+    assert config.read_strategy == "bounded"    # default
+    assert config.output == Path("out/latest")
+
+
+def test_unknown_file_setting_and_bad_values_are_config_errors(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("topic: t\nmax_event: 10\n")
+    with pytest.raises(ConfigError, match="max_event"):
+        load_run_config(flags={"bootstrap": "b"}, config_file=bad, env={})
+    with pytest.raises(ConfigError, match="max_events"):
+        load_run_config(flags={"topic": "t", "bootstrap": "b"}, env={"STREAMGUARD_MAX_EVENTS": "many"})
+    with pytest.raises(ConfigError, match="read_strategy"):
+        load_run_config(flags={"topic": "t", "bootstrap": "b", "read_strategy": "sideways"}, env={})
+    with pytest.raises(ConfigError, match="topic"):
+        load_run_config(flags={"bootstrap": "b"}, env={})
