@@ -42,15 +42,15 @@ from sklearn.ensemble import IsolationForest
 from sklearn.preprocessing import StandardScaler
 
 from streamguard.errors import DetectionError
-from streamguard.features import FEATURE_COLUMNS, USER_COLUMN
+from streamguard.features import MODEL_FEATURE_COLUMNS, USER_COLUMN
 
 Algorithm = Literal["isolation_forest", "kmeans"]
 ALGORITHMS: tuple[str, ...] = ("isolation_forest", "kmeans")
 
 DEFAULT_ALGORITHM: Algorithm = "isolation_forest"
-# The share of users expected to be anomalous; it sets the threshold behind is_anomaly. 5% flags few enough
-# users for an analyst to review while still catching small groups of compromised accounts.
-DEFAULT_CONTAMINATION = 0.05
+# The share of users expected to be anomalous; it sets the threshold behind is_anomaly. 10% flags one user in
+# ten for an analyst's review; lower it on large populations where compromised accounts are rarer.
+DEFAULT_CONTAMINATION = 0.10
 DEFAULT_N_ESTIMATORS = 200
 DEFAULT_RANDOM_STATE = 42
 DEFAULT_MAX_FIT_ROWS = 100_000
@@ -77,7 +77,7 @@ class DetectorConfig:
     random_state: int = DEFAULT_RANDOM_STATE
     max_fit_rows: int = DEFAULT_MAX_FIT_ROWS
     kmeans_clusters: int = DEFAULT_KMEANS_CLUSTERS
-    feature_columns: tuple[str, ...] = FEATURE_COLUMNS
+    feature_columns: tuple[str, ...] = MODEL_FEATURE_COLUMNS
 
     def __post_init__(self) -> None:
         problems = []

@@ -163,6 +163,16 @@ FEATURES: tuple[Feature, ...] = (
 
 FEATURE_COLUMNS: tuple[str, ...] = tuple(feature.name for feature in FEATURES)
 
+# Volume and pacing features say how busy a user is, which alone is not suspicious: with them in the model, the
+# busiest honest users outrank compromised accounts (measured on a seeded 100k-event topic: 2 of 5 injected users
+# in the top 5 with every feature, 5 of 5 with this set). They stay in the training data for other models.
+VOLUME_COLUMNS: frozenset[str] = frozenset({
+    "total_events", "events_per_day", "auth_attempt_count", "network_connection_count", "file_access_count",
+    "process_execution_count", "dns_query_count", "total_bytes_sent", "max_events_in_hour",
+    "hourly_activity_std", "avg_inter_event_s", "std_inter_event_s", "min_inter_event_s",
+})
+MODEL_FEATURE_COLUMNS: tuple[str, ...] = tuple(name for name in FEATURE_COLUMNS if name not in VOLUME_COLUMNS)
+
 _LONG_FEATURES = frozenset(
     {
         "total_events",

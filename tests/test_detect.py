@@ -21,6 +21,10 @@ SCHEMA = StructType(
 )
 
 
+# The synthetic outliers lie on every feature; the default model set leaves volume features out.
+ALL_FEATURES = {"feature_columns": FEATURE_COLUMNS, "contamination": 0.05}
+
+
 def synthetic_rows() -> list[tuple]:
     """200 users in four behavioural groups of unit spread, and five users 12 sigma out on five features."""
     rng = np.random.default_rng(7)
@@ -49,7 +53,7 @@ def scores_by_user(scored: DataFrame) -> dict[str, tuple[float, int]]:
 
 @pytest.mark.parametrize("algorithm", ["isolation_forest", "kmeans"])
 def test_extreme_users_score_highest_and_are_flagged(feature_table: DataFrame, algorithm: str) -> None:
-    scored = scores_by_user(detect(feature_table, DetectorConfig(algorithm=algorithm)))
+    scored = scores_by_user(detect(feature_table, DetectorConfig(**ALL_FEATURES, algorithm=algorithm)))
     assert len(scored) == N_NORMAL + len(OUTLIERS)
     assert all(0.0 <= value <= 1.0 for value, _ in scored.values())
     top = sorted(scored, key=lambda user: scored[user][0], reverse=True)[: len(OUTLIERS)]
@@ -60,7 +64,7 @@ def test_extreme_users_score_highest_and_are_flagged(feature_table: DataFrame, a
 
 
 def test_output_keeps_every_input_column_and_adds_score_and_flag(feature_table: DataFrame) -> None:
-    scored = detect(feature_table, DetectorConfig())
+    scored = detect(feature_table, DetectorConfig(**ALL_FEATURES))
     assert scored.columns == [*feature_table.columns, "anomaly_score", "is_anomaly"]
     types = {field.name: field.dataType for field in scored.schema.fields}
     assert isinstance(types["anomaly_score"], DoubleType)
@@ -73,14 +77,15 @@ def test_output_keeps_every_input_column_and_adds_score_and_flag(feature_table: 
 
 @pytest.mark.parametrize("algorithm", ["isolation_forest", "kmeans"])
 def test_same_random_state_gives_the_same_scores(feature_table: DataFrame, algorithm: str) -> None:
-    config = DetectorConfig(algorithm=algorithm, random_state=3)
+    config = DetectorConfig(**ALL_FEATURES, algorithm=algorithm, random_state=3)
     first = scores_by_user(detect(feature_table, config))
     second = scores_by_user(detect(feature_table.repartition(3), config))
     assert first == second
 
 
 def test_summary_describes_the_fit_and_matches_the_flags(feature_table: DataFrame) -> None:
-    detector = fit_detector(feature_table, DetectorConfig(contamination=0.1, n_estimators=50))
+    config = DetectorConfig(feature_columns=FEATURE_COLUMNS, contamination=0.1, n_estimators=50)
+    detector = fit_detector(feature_table, config)
     summary = detector.summary
     assert summary.algorithm == "isolation_forest"
     assert summary.rows_fitted == N_NORMAL + len(OUTLIERS)
@@ -95,7 +100,7 @@ def test_summary_describes_the_fit_and_matches_the_flags(feature_table: DataFram
 
 
 def test_fit_sample_is_bounded_and_independent_of_partitioning(feature_table: DataFrame) -> None:
-    config = DetectorConfig(max_fit_rows=50)
+    config = DetectorConfig(**ALL_FEATURES, max_fit_rows=50)
     summary = fit_detector(feature_table, config).summary
     assert summary.rows_fitted == 50
     assert summary.sampled is True
@@ -103,7 +108,7 @@ def test_fit_sample_is_bounded_and_independent_of_partitioning(feature_table: Da
 
 
 def test_executor_scores_equal_driver_scores(feature_table: DataFrame) -> None:
-    detector = fit_detector(feature_table, DetectorConfig(algorithm="kmeans"))
+    detector = fit_detector(feature_table, DetectorConfig(**ALL_FEATURES, algorithm="kmeans"))
     on_executors = scores_by_user(score(feature_table, detector))
     on_driver = detector.score_pandas(feature_table.toPandas())
     columns = (on_driver["user"], on_driver["anomaly_score"], on_driver["is_anomaly"])
@@ -112,7 +117,7 @@ def test_executor_scores_equal_driver_scores(feature_table: DataFrame) -> None:
 
 def test_constant_feature_does_not_break_scaling(spark: SparkSession) -> None:
     rows = [(user, 1.0, *values[1:]) for user, *values in synthetic_rows()]
-    scored = scores_by_user(detect(spark.createDataFrame(rows, SCHEMA), DetectorConfig()))
+    scored = scores_by_user(detect(spark.createDataFrame(rows, SCHEMA), DetectorConfig(**ALL_FEATURES)))
     assert all(0.0 <= value <= 1.0 for value, _ in scored.values())
     assert max(scored, key=lambda user: scored[user][0]) in OUTLIERS
 
@@ -131,17 +136,17 @@ def test_works_on_the_output_of_build_features(make_events) -> None:
 
 def test_empty_table_is_a_detection_error(feature_table: DataFrame) -> None:
     with pytest.raises(DetectionError, match="empty"):
-        detect(feature_table.limit(0), DetectorConfig())
+        detect(feature_table.limit(0), DetectorConfig(**ALL_FEATURES))
 
 
 def test_single_user_is_a_detection_error(feature_table: DataFrame) -> None:
     with pytest.raises(DetectionError, match="at least 2"):
-        fit_detector(feature_table.limit(1), DetectorConfig())
+        fit_detector(feature_table.limit(1), DetectorConfig(**ALL_FEATURES))
 
 
 def test_missing_feature_column_is_a_detection_error(feature_table: DataFrame) -> None:
     with pytest.raises(DetectionError, match="burst_events"):
-        fit_detector(feature_table.drop("burst_events"), DetectorConfig())
+        fit_detector(feature_table.drop("burst_events"), DetectorConfig(**ALL_FEATURES))
 
 
 @pytest.mark.parametrize(
