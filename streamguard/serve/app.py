@@ -1,0 +1,251 @@
+"""The serving API: the last published run's report, anomalies and per-user features, over HTTP (FastAPI).
+
+    >>> app = create_app(Path("out/demo"))          # from a shell: streamguard serve --data out/demo
+    >>> TestClient(app).get("/api/training-data/anomalies", params={"limit": 5}).json()["items"]
+
+Routes (OpenAPI at ``/openapi.json``, docs at ``/docs``)::
+
+    GET  /api/training-data/report            the anomaly report as the run wrote it   404 no report
+    GET  /api/training-data/anomalies         anomalous users, most anomalous first    503 no data
+    GET  /api/training-data/anomalies/{user}  one user's features, score and flag      404 unknown user, 503
+    GET  /api/training-data/stats             totals of the run                        503
+    GET  /api/training-data/features          feature definitions, population stats    503
+    POST /api/assistant/query                 plain-language answer about one user     503
+    GET  /health                              always 200; "status": "ok" | "degraded"
+    GET  /metrics                             Prometheus text format
+
+``/health`` answers 200 while the process runs (a liveness probe), and tells whether there is data to serve:
+``status`` is ``"ok"`` with ``data_available: true`` when a run is loaded, else ``"degraded"`` with a
+``reason``. Alert on ``data_available`` (or the ``training_data_available`` metric), not on the status code.
+
+With a token (``STREAMGUARD_API_TOKEN`` for :func:`serve`, ``token=`` for :func:`create_app`) every route
+except ``/health`` and ``/metrics`` requires ``Authorization: Bearer <token>`` and answers 401 otherwise.
+Those two stay open because probes and Prometheus scrape without credentials; neither reveals a user name
+(metrics are labelled by route template and carry only run totals). Every error body is ``{"error": code,
+"message": sentence}``.
+"""
+
+import logging
+import os
+import secrets
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Annotated, Any
+
+import uvicorn
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from streamguard.assistant.answer import AssistantAnswer, answer_question
+from streamguard.assistant.llm import AssistantMetrics, LlmConfig
+from streamguard.report import AnomalyReport
+from streamguard.serve.data import RELOAD_INTERVAL_S, DataStore, NoData, Snapshot, State
+from streamguard.serve.defaults import DEFAULT_HOST, DEFAULT_PORT, HEALTH_PATH, METRICS_PATH, TOKEN_ENV
+from streamguard.serve.metrics import HttpMetrics, HttpMetricsMiddleware, TrainingDataCollector
+from streamguard.serve.models import (
+    USER_MAX_LENGTH,
+    USER_PATTERN,
+    USER_RULE,
+    AnomalyPage,
+    AssistantQuery,
+    ErrorBody,
+    FeaturesResponse,
+    Health,
+    Stats,
+    UserRow,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMIT, MAX_LIMIT = 50, 1000
+
+UserName = Annotated[str, PathParam(min_length=1, max_length=USER_MAX_LENGTH, pattern=USER_PATTERN,
+                                    description=USER_RULE)]
+_ERROR_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 503: "no_training_data"}
+
+
+def _error(status: int, error: str, message: str, headers: dict[str, str] | None = None) -> HTTPException:
+    return HTTPException(status, detail={"error": error, "message": message}, headers=headers)
+
+
+def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorBody} for status in statuses}
+
+
+def create_app(data_dir: Path, *, token: str | None = None, reload_interval: float = RELOAD_INTERVAL_S,
+               llm: LlmConfig | None = None) -> FastAPI:
+    """The API over the output path ``data_dir`` (the symlink ``streamguard run --output`` maintains).
+
+    Loads the current run now and reloads it when a new one is published (checked at most every
+    ``reload_interval`` seconds, on request). ``token``: require this bearer token; ``llm``: let a model word
+    assistant answers. Metrics go to the app's own registry, ``app.state.registry``.
+    """
+    store = DataStore(data_dir, reload_interval=reload_interval)
+    registry = CollectorRegistry()
+    registry.register(TrainingDataCollector(store))
+    assistant_metrics = AssistantMetrics(registry)
+
+    app = FastAPI(title="StreamGuard training data API", version=_package_version(),
+                  summary="Anomalous users, their features and the batch run's report.")
+    app.state.store = store
+    app.state.registry = registry
+    app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry))
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    protected = [Depends(_require_token(token))] if token else []
+
+    async def state() -> State:
+        # Off the event loop only when a disk check is due: loading a run takes a while, answering does not.
+        return await run_in_threadpool(store.current) if store.due() else store.peek()
+
+    async def snapshot() -> Snapshot:
+        current = await state()
+        if isinstance(current, NoData):
+            raise _error(503, "no_training_data", f"no training data is loaded: {current.reason}")
+        return current
+
+    Loaded = Annotated[Snapshot, Depends(snapshot)]
+
+    @app.get("/api/training-data/report", response_model=AnomalyReport, tags=["training data"],
+             dependencies=protected, responses=_responses(401, 404))
+    async def report() -> Response:
+        """The run's ``anomaly_report.json``, byte for byte."""
+        current = await state()
+        if isinstance(current, NoData):
+            raise _error(404, "no_report", f"no anomaly report to serve: {current.reason}")
+        return Response(current.report_bytes, media_type="application/json")
+
+    @app.get("/api/training-data/anomalies", response_model=AnomalyPage, tags=["training data"],
+             dependencies=protected, responses=_responses(401, 503))
+    async def anomalies(loaded: Loaded, limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+                        offset: Annotated[int, Query(ge=0)] = 0,
+                        min_score: Annotated[float, Query(ge=0, le=1)] = 0.0) -> AnomalyPage:
+        """Anomalous users sorted by ``anomaly_score`` (highest first), with the total over all pages."""
+        return loaded.anomaly_page(limit=limit, offset=offset, min_score=min_score)
+
+    @app.get("/api/training-data/anomalies/{user}", response_model=UserRow, tags=["training data"],
+             dependencies=protected, responses=_responses(401, 404, 503))
+    async def user_row(loaded: Loaded, user: UserName) -> BaseModel:
+        """Any user's full feature row, ``anomaly_score`` and ``is_anomaly`` (0 for a normal user)."""
+        row = loaded.row(user)
+        if row is None:
+            raise _error(404, "unknown_user", f"unknown user {user!r}: not in the training data of run "
+                                              f"{loaded.run_id} ({loaded.users:,} users)")
+        return row
+
+    @app.get("/api/training-data/stats", response_model=Stats, tags=["training data"], dependencies=protected,
+             responses=_responses(401, 503))
+    async def stats(loaded: Loaded) -> BaseModel:
+        """Users, anomalies, anomaly rate and event counts of the run."""
+        return loaded.stats()
+
+    @app.get("/api/training-data/features", response_model=FeaturesResponse, tags=["training data"],
+             dependencies=protected, responses=_responses(401, 503))
+    async def features(loaded: Loaded) -> FeaturesResponse:
+        """Each feature's definition and unit, and its mean, population std, min and max over all users."""
+        return loaded.population
+
+    @app.post("/api/assistant/query", response_model=AssistantAnswer, tags=["assistant"],
+              dependencies=protected, responses=_responses(401, 503))
+    def assistant_query(query: AssistantQuery) -> AssistantAnswer:
+        """Answer a question about one user (named in the question or as ``user_id``) from the loaded run."""
+        current = store.current()
+        if isinstance(current, NoData):
+            raise _error(503, "no_training_data", f"no training data is loaded: {current.reason}")
+        return answer_question(query.question, source=SnapshotSource(current), user_id=query.user_id, llm=llm,
+                               metrics=assistant_metrics)
+
+    @app.get(HEALTH_PATH, response_model=Health, tags=["operations"])
+    async def health() -> Health:
+        """Liveness and data availability; see the module docs for how to monitor it."""
+        current = await state()
+        if isinstance(current, NoData):
+            return Health(status="degraded", data_available=False, reason=current.reason)
+        run = current.report.run
+        return Health(status="ok", data_available=True, data_age_seconds=round(current.age_seconds(), 3),
+                      run_id=run.run_id, topic=run.topic, events_read=run.events_read,
+                      generated_at=run.generated_at)
+
+    @app.get(METRICS_PATH, include_in_schema=False)
+    async def metrics() -> Response:
+        await state()
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+class SnapshotSource:
+    """The assistant's facts read from one snapshot, in the API's response models."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+
+    def user(self, name: str) -> BaseModel | None:
+        return self._snapshot.row(name)
+
+    def stats(self) -> BaseModel:
+        return self._snapshot.stats()
+
+    def population(self) -> FeaturesResponse:
+        return self._snapshot.population
+
+
+def _require_token(token: str) -> Any:
+    bearer = HTTPBearer(auto_error=False, description=f"The server's {TOKEN_ENV}.")
+    expected = token.encode()
+
+    async def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+        if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), expected):
+            raise _error(401, "unauthorized",
+                         "missing or wrong bearer token: send 'Authorization: Bearer <token>' with the "
+                         f"server's {TOKEN_ENV}", headers={"WWW-Authenticate": "Bearer"})
+
+    return check
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, HTTPException):
+        raise exc
+    if isinstance(exc.detail, dict) and {"error", "message"} <= exc.detail.keys():
+        body = ErrorBody(**exc.detail)
+    else:
+        body = ErrorBody(error=_ERROR_CODES.get(exc.status_code, "http_error"), message=str(exc.detail))
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, RequestValidationError):
+        raise exc
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"][1:]) or str(error["loc"][0])
+        is_user = where in ("user", "user_id") and error["type"].startswith("string_")
+        problems.append(f"{where}: {USER_RULE}" if is_user else f"{where}: {error['msg']}")
+    body = ErrorBody(error="invalid_request", message="; ".join(problems),
+                     errors=jsonable_encoder(exc.errors()))
+    return JSONResponse(body.model_dump(), status_code=422)
+
+
+def _package_version() -> str:
+    try:
+        return version("streamguard")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def serve(data_dir: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *,
+          access_log: bool = False) -> None:
+    """Run the API with uvicorn until interrupted; token and LLM settings come from the environment."""
+    token = os.environ.get(TOKEN_ENV) or None
+    app = create_app(data_dir, token=token, llm=LlmConfig.from_env())
+    log.info("serving %s on http://%s:%d (bearer token %s)", data_dir, host, port,
+             "required" if token else "not required")
+    uvicorn.run(app, host=host, port=port, access_log=access_log, lifespan="off", ws="none", log_level="info")

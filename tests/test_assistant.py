@@ -1,0 +1,161 @@
+"""The assistant: finding the user, answering with the run's real figures, and the ``ask`` command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from serve_fixtures import FixtureRun, serving, write_run
+
+from streamguard.assistant import ApiSource, answer_question, resolve_user
+from streamguard.assistant.resolve import candidates
+from streamguard.errors import StreamguardError
+from streamguard.features import FEATURE_COLUMNS, FEATURES
+from streamguard.serve import create_app
+from streamguard.serve.process import free_port
+
+DEFINITIONS = {feature.name: feature.definition for feature in FEATURES}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> FixtureRun:
+    return write_run(tmp_path_factory.mktemp("assistant") / "out", "20260105T000000Z-cccccc")
+
+
+@pytest.fixture(scope="module")
+def api(run: FixtureRun) -> Iterator[str]:
+    with serving(create_app(run.output)) as url:
+        yield url
+
+
+def ask(api: str, question: str, **extra: str) -> dict:
+    response = httpx.post(api + "/api/assistant/query", json={"question": question, **extra})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def top_deviations(frame: pd.DataFrame, user: str, count: int = 3) -> list[str]:
+    """Computed here independently of the assistant: |z| against the mean and population std of all users."""
+    features = frame[list(FEATURE_COLUMNS)].astype(float)
+    std = features.std(ddof=0)
+    z = ((features - features.mean()) / std.where(std > 0)).loc[frame["user"] == user].iloc[0].dropna()
+    return z.abs().sort_values(ascending=False).index[:count].tolist()
+
+
+KNOWN = {"manager": "manager", "erin": "erin", "svc_backup": "svc_backup"}
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("Is user manager anomalous?", "manager"),
+    ("is manager anomalous", "manager"),
+    ("Why was 'svc_backup' flagged?", "svc_backup"),
+    ("What about erin's activity?", "erin"),
+    ("Is Erin suspicious?", "erin"),
+    ("Tell me about the account svc_backup.", "svc_backup"),
+])
+def test_resolve_finds_known_users(question, expected):
+    resolved = resolve_user(question, lookup=KNOWN.get)
+    assert (resolved.name, resolved.row) == (expected, expected)
+
+
+def test_resolve_reports_the_plainly_named_unknown_user():
+    assert resolve_user("Is user zed anomalous?", lookup=KNOWN.get).name == "zed"
+    assert resolve_user("is bob2 suspicious?", lookup=KNOWN.get).name == "bob2"
+    assert resolve_user("Who is anomalous today in the big list?", lookup=KNOWN.get).name is None
+
+
+def test_an_explicit_user_id_wins_over_the_question():
+    resolved = resolve_user("Is user manager anomalous?", lookup=KNOWN.get, user_id="erin")
+    assert resolved.name == "erin"
+    assert resolve_user("Is user manager anomalous?", lookup=KNOWN.get, user_id="zed").row is None
+
+
+def test_candidates_skip_common_words():
+    strong, weak = candidates("Why was the user 'svc_backup' flagged as anomalous?")
+    assert strong == ["svc_backup"]
+    assert "why" not in [w.lower() for w in weak] and "anomalous" not in weak
+
+
+def test_an_anomalous_user_gets_its_real_figures_and_what_sets_it_apart(api, run):
+    body = ask(api, "Is user erin anomalous?")
+    row = run.row("erin")
+    text = body["answer"]
+    assert body["user"] == "erin" and body["known_user"] and body["is_anomaly"] is True
+    assert body["phrased_by"] == "template"
+    assert "is anomalous" in text and "not anomalous" not in text
+    assert f"{row['anomaly_score']:.3f}" in text
+    assert f"threshold of {run.report.run.detector.threshold:.3f}" in text
+    assert f"{row['total_events']:,} events" in text
+    assert f"average threat score of {row['avg_threat_score']:.3f}" in text
+    assert f"failed-auth rate of {row['failed_auth_rate']:.1%}" in text
+    assert f"{row['unique_ips']} unique IPs" in text
+    expected = top_deviations(run.frame, "erin")
+    assert [d["feature"] for d in body["deviations"]] == expected
+    for feature in expected:
+        assert feature in text
+        assert DEFINITIONS[feature].rstrip(".") in text
+
+
+def test_a_normal_user_is_clearly_not_anomalous(api, run):
+    body = ask(api, "Is user manager anomalous?")
+    text = body["answer"]
+    assert body["is_anomaly"] is False and body["known_user"] is True
+    assert "manager is not anomalous" in text
+    assert f"{run.row('manager')['anomaly_score']:.3f}" in text
+    assert f"{run.report.run.detector.threshold:.3f}" in text
+
+
+def test_an_unknown_user_is_said_to_be_unknown(api, run):
+    body = ask(api, "Is user zed anomalous?")
+    assert body["known_user"] is False and body["user"] == "zed"
+    assert "no user 'zed'" in body["answer"]
+    assert run.run_id in body["answer"]
+
+
+def test_a_question_naming_nobody_gets_a_hint(api):
+    body = ask(api, "Who is anomalous today in the big list?")
+    assert body["user"] is None
+    assert "could not tell which user" in body["answer"]
+
+
+def test_user_id_is_validated_like_a_path_user(api):
+    response = httpx.post(api + "/api/assistant/query", json={"question": "?", "user_id": "bad name"})
+    assert response.status_code == 422
+    assert "user_id: a user name is" in response.json()["message"]
+
+
+def test_the_http_source_gives_the_same_answer_as_the_endpoint(api):
+    question = "Why was 'svc_backup' flagged?"
+    with ApiSource.connect(api) as source:
+        through_http = answer_question(question, source=source)
+    assert through_http.model_dump(mode="json") == ask(api, question)
+
+
+def test_the_http_source_fails_with_one_line_when_the_api_is_down():
+    with ApiSource.connect(f"http://127.0.0.1:{free_port()}") as source, \
+            pytest.raises(StreamguardError, match="cannot reach the StreamGuard API"):
+        source.stats()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "streamguard", *args], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).parent.parent, check=False)
+
+
+def test_ask_prints_the_answer(api, run):
+    result = _cli("ask", "Is user manager anomalous?", "--api", api)
+    assert result.returncode == 0, result.stderr
+    assert "manager is not anomalous" in result.stdout
+    assert f"{run.row('manager')['anomaly_score']:.3f}" in result.stdout
+
+
+def test_ask_exits_non_zero_with_one_line_when_the_api_is_unreachable():
+    result = _cli("ask", "Is user manager anomalous?", "--api", f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot reach the StreamGuard API")

@@ -1,0 +1,216 @@
+"""The API's routes over a published fixture run: answers, errors, validation, auth, the report contract."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from serve_fixtures import ANOMALOUS, FixtureRun, serving, write_run
+
+from streamguard.features import FEATURE_COLUMNS, FEATURES
+from streamguard.report import REPORT_FILE, AnomalyReport, validate_report
+from streamguard.serve import create_app
+from streamguard.serve.models import Stats, UserRow
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> FixtureRun:
+    return write_run(tmp_path_factory.mktemp("api") / "out", "20260105T000000Z-aaaaaa")
+
+
+@pytest.fixture(scope="module")
+def client(run: FixtureRun) -> Iterator[httpx.Client]:
+    with serving(create_app(run.output)) as url, httpx.Client(base_url=url) as http:
+        yield http
+
+
+def test_report_is_served_as_written_and_matches_the_schema(client, run):
+    response = client.get("/api/training-data/report")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.content == (run.run_dir / REPORT_FILE).read_bytes()
+    validate_report(response.json())
+    assert AnomalyReport.model_validate(response.json()) == run.report
+
+
+def test_anomalies_are_sorted_paged_and_counted(client, run):
+    expected = (run.frame[run.frame.is_anomaly == 1]
+                .sort_values(["anomaly_score", "user"], ascending=[False, True])["user"].tolist())
+    assert sorted(expected) == sorted(ANOMALOUS)
+    first = client.get("/api/training-data/anomalies", params={"limit": 2}).json()
+    rest = client.get("/api/training-data/anomalies", params={"limit": 2, "offset": 2}).json()
+    assert first["total"] == rest["total"] == len(expected)
+    assert [item["user"] for item in first["items"] + rest["items"]] == expected
+    assert first["threshold"] == run.report.run.detector.threshold
+    assert first["run_id"] == run.run_id
+    top = run.row(expected[0])
+    fields = ("anomaly_score", "total_events", "avg_threat_score", "unique_ips", "failed_auth_rate")
+    assert first["items"][0] == {"user": expected[0], **{name: top[name] for name in fields}}
+
+
+def test_min_score_filters_the_anomalies(client, run):
+    scores = sorted(run.frame.loc[run.frame.is_anomaly == 1, "anomaly_score"], reverse=True)
+    cut = scores[1]
+    page = client.get("/api/training-data/anomalies", params={"min_score": cut}).json()
+    assert page["total"] == 2
+    assert [item["anomaly_score"] for item in page["items"]] == scores[:2]
+    assert client.get("/api/training-data/anomalies", params={"min_score": 1}).json()["total"] == 0
+
+
+@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 1001}, {"offset": -1}, {"min_score": 1.5},
+                                    {"min_score": "high"}])
+def test_bad_paging_is_422(client, params):
+    response = client.get("/api/training-data/anomalies", params=params)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "invalid_request"
+    assert next(iter(params)) in body["message"]
+
+
+def test_an_anomalous_user_has_its_full_row(client, run):
+    response = client.get("/api/training-data/anomalies/erin")
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"user", "anomaly_score", "is_anomaly", *FEATURE_COLUMNS}
+    assert body == {"user": "erin", **run.row("erin")}
+    assert body["is_anomaly"] == 1
+    assert isinstance(body["total_events"], int) and isinstance(body["avg_threat_score"], float)
+
+
+def test_a_normal_user_is_200_not_404(client, run):
+    response = client.get("/api/training-data/anomalies/manager")
+    assert response.status_code == 200
+    assert response.json()["is_anomaly"] == 0
+    assert response.json()["anomaly_score"] == run.row("manager")["anomaly_score"]
+
+
+def test_an_unknown_user_is_404_and_says_so(client):
+    response = client.get("/api/training-data/anomalies/nobody")
+    assert response.status_code == 404
+    body = response.json()
+    assert body["error"] == "unknown_user"
+    assert "unknown user 'nobody'" in body["message"]
+
+
+def test_an_unknown_route_is_a_different_404(client):
+    body = client.get("/api/training-data/nothing-here").json()
+    assert body["error"] == "not_found"
+
+
+@pytest.mark.parametrize("name", ["bad name", "x" * 129, "semi;colon", "quote'd", "ünïcode"])
+def test_a_malformed_user_name_is_422_with_the_rule(client, name):
+    response = client.get(f"/api/training-data/anomalies/{name}")
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "invalid_request"
+    assert "user: a user name is 1 to 128 characters from A-Z a-z 0-9 . _ @ -" in body["message"]
+
+
+def test_a_128_character_name_is_valid_and_merely_unknown(client):
+    assert client.get("/api/training-data/anomalies/" + "a.b_c@d-" * 16).status_code == 404
+
+
+def test_stats_are_the_reports_totals(client, run):
+    stats = Stats.model_validate(client.get("/api/training-data/stats").json())
+    report = run.report
+    assert stats.model_dump() == {
+        "run_id": report.run.run_id, "generated_at": report.run.generated_at, "topic": report.run.topic,
+        "total_users": report.total_users, "anomalous_users": report.anomalous_users,
+        "anomaly_rate": report.anomaly_rate, "events_read": report.run.events_read,
+        "events_valid": report.run.events_valid, "events_invalid": report.run.events_invalid,
+        "algorithm": "isolation_forest", "threshold": report.run.detector.threshold,
+    }
+    assert stats.total_users == len(run.frame) and stats.anomalous_users == int(run.frame.is_anomaly.sum())
+
+
+def test_features_carry_the_registry_and_population_statistics(client, run):
+    body = client.get("/api/training-data/features").json()
+    assert body["users"] == len(run.frame)
+    assert [f["name"] for f in body["features"]] == list(FEATURE_COLUMNS)
+    by_name = {f["name"]: f for f in body["features"]}
+    for feature in FEATURES:
+        served = by_name[feature.name]
+        assert (served["definition"], served["unit"]) == (feature.definition, feature.unit)
+        column = run.frame[feature.name].astype(float)
+        assert served["mean"] == pytest.approx(column.mean())
+        assert served["std"] == pytest.approx(column.std(ddof=0))
+
+
+def test_health_reports_the_loaded_run(client, run):
+    body = client.get("/health").json()
+    assert body["status"] == "ok" and body["data_available"] is True
+    assert body["run_id"] == run.run_id
+    assert body["topic"] == run.report.run.topic
+    assert body["events_read"] == run.report.run.events_read
+    assert 0 <= body["data_age_seconds"] < 3600
+
+
+def test_openapi_documents_the_routes_with_the_report_models(client):
+    spec = client.get("/openapi.json").json()
+    assert {"/api/training-data/report", "/api/training-data/anomalies",
+            "/api/training-data/anomalies/{user}", "/api/training-data/stats", "/api/training-data/features",
+            "/api/assistant/query", "/health"} <= set(spec["paths"])
+    schemas = spec["components"]["schemas"]
+    assert {"AnomalyReport", "TopAnomaly", "UserRow", "Stats"} <= set(schemas)
+    described = schemas["UserRow"]["properties"]["failed_auth_rate"]["description"]
+    assert described.startswith(next(f.definition for f in FEATURES if f.name == "failed_auth_rate"))
+    assert "/metrics" not in spec["paths"]
+
+
+def test_user_row_model_accepts_what_the_api_serves(client):
+    row = UserRow.model_validate(client.get("/api/training-data/anomalies/svc_backup").json())
+    assert row.user == "svc_backup"
+
+
+@pytest.fixture(scope="module")
+def guarded(run: FixtureRun) -> Iterator[str]:
+    with serving(create_app(run.output, token=TOKEN)) as url:
+        yield url
+
+
+@pytest.mark.parametrize("path", ["/api/training-data/report", "/api/training-data/anomalies",
+                                  "/api/training-data/anomalies/erin", "/api/training-data/stats",
+                                  "/api/training-data/features"])
+def test_a_token_guards_the_data_routes(guarded, path):
+    missing = httpx.get(guarded + path)
+    wrong = httpx.get(guarded + path, headers={"Authorization": "Bearer nope"})
+    right = httpx.get(guarded + path, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert missing.status_code == wrong.status_code == 401
+    assert missing.json()["error"] == "unauthorized"
+    assert missing.headers["www-authenticate"] == "Bearer"
+    assert right.status_code == 200
+
+
+def test_a_token_guards_the_assistant_but_not_health_or_metrics(guarded):
+    question = {"question": "Is user erin anomalous?"}
+    assert httpx.post(guarded + "/api/assistant/query", json=question).status_code == 401
+    assert httpx.post(guarded + "/api/assistant/query", json=question,
+                      headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert httpx.get(guarded + "/health").status_code == 200
+    assert httpx.get(guarded + "/metrics").status_code == 200
+
+
+def test_no_data_is_404_for_the_report_and_503_elsewhere(tmp_path: Path):
+    with serving(create_app(tmp_path / "never-written")) as url:
+        report = httpx.get(url + "/api/training-data/report")
+        assert report.status_code == 404 and report.json()["error"] == "no_report"
+        for path in ("/api/training-data/anomalies", "/api/training-data/anomalies/erin",
+                     "/api/training-data/stats", "/api/training-data/features"):
+            response = httpx.get(url + path)
+            assert response.status_code == 503, path
+            assert response.json()["error"] == "no_training_data"
+        health = httpx.get(url + "/health")
+        assert health.status_code == 200
+        assert health.json()["status"] == "degraded" and health.json()["data_available"] is False
+        assert "no run has been published" in health.json()["reason"]
+
+
+def test_error_bodies_are_json_objects_with_code_and_message(client):
+    body = client.post("/api/training-data/stats").json()
+    assert body == {"error": "method_not_allowed", "message": "Method Not Allowed"}
+    assert json.loads(client.get("/api/training-data/anomalies/nobody").text).keys() == {"error", "message"}
