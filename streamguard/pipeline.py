@@ -38,7 +38,7 @@ from streamguard.errors import (
 from streamguard.events.parse import QUARANTINE_REASONS, classify, quarantine, valid_events
 from streamguard.export import QUARANTINE, TRAINING_DATA, RunPublisher
 from streamguard.features import build_features
-from streamguard.kafka.plan import plan_read
+from streamguard.kafka.plan import ReadPlan, plan_read
 from streamguard.kafka.read import read_kafka
 from streamguard.report import REPORT_FILE, STAGES, AnomalyReport, report_json
 from streamguard.spark import spark_session
@@ -137,11 +137,7 @@ def run_pipeline(config: RunConfig, *, spark: SparkSession | None = None, progre
         with clock.stage("spark_init"):
             spark = spark or spark_session(master=config.spark_master)
         with clock.stage("kafka_read"):
-            raw = _persist(read_kafka(spark, config.bootstrap, plan), cached)
-            records_scanned = events_read = raw.count()
-            if config.read_strategy == "full-scan" and config.max_events is not None:
-                raw = _persist(raw.limit(config.max_events), cached)
-                events_read = raw.count()
+            raw, records_scanned, events_read = read_records(spark, config.bootstrap, plan, cached)
         log.info("read %s records (%s fetched from Kafka)", f"{events_read:,}", f"{records_scanned:,}")
         with clock.stage("parse"):
             classified = _persist(classify(raw), cached)
@@ -191,6 +187,22 @@ def run_pipeline(config: RunConfig, *, spark: SparkSession | None = None, progre
             frame.unpersist()
     log.info("run %s done in %.1f s: %s", run_id, report.run.stage_seconds.total, config.output)
     return RunResult(report=report, output=Path(config.output), run_dir=staging)
+
+
+def read_records(
+    spark: SparkSession, bootstrap: str, plan: ReadPlan, cached: list[DataFrame]
+) -> tuple[DataFrame, int, int]:
+    """The read stage: fetch the plan's records into Spark's cache; return them, records fetched, records kept.
+
+    A ``full-scan`` plan fetches every record up to the latest offsets and then keeps ``max_events`` of them,
+    as the job this one replaces did; a ``bounded`` plan fetches exactly the planned offsets.
+    """
+    raw = _persist(read_kafka(spark, bootstrap, plan), cached)
+    records_scanned = events_read = raw.count()
+    if plan.strategy == "full-scan" and plan.max_events is not None:
+        raw = _persist(raw.limit(plan.max_events), cached)
+        events_read = raw.count()
+    return raw, records_scanned, events_read
 
 
 def _persist(frame: DataFrame, cached: list[DataFrame]) -> DataFrame:
