@@ -85,10 +85,18 @@ def _translate_spark_errors(stage: str) -> Iterator[None]:
     except Exception as exc:
         if not _is_spark_error(exc):
             raise
-        first_line = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        if stage == "kafka_read" and ("TimeoutException" in str(exc) or "Timed out" in str(exc)):
-            raise BrokerUnreachable(f"Kafka did not answer Spark's reads: {first_line[:300]}") from exc
-        raise _STAGE_ERRORS.get(stage, StreamguardError)(f"{stage} failed in Spark: {first_line[:300]}") from exc
+        message = _spark_message(exc)
+        if stage == "kafka_read" and ("TimeoutException" in message or "Timed out" in message):
+            raise BrokerUnreachable(f"Kafka did not answer Spark's reads: {message}") from exc
+        raise _STAGE_ERRORS.get(stage, StreamguardError)(f"{stage} failed in Spark: {message}") from exc
+
+
+def _spark_message(exc: BaseException) -> str:
+    """The Java exception's own first line where there is one (Py4J's is only "error calling oNNN.count")."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java.toString()) if java is not None else str(exc)
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return first_line[:300]
 
 
 def _is_spark_error(exc: BaseException) -> bool:

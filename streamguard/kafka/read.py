@@ -18,6 +18,9 @@ from streamguard.errors import NothingToRead
 from streamguard.kafka.plan import ReadPlan
 
 RAW_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp")
+# Spark waits this long for a fetch before failing the task (its default is 120 s); a bounded plan never asks for
+# offsets that do not exist, so waiting this long means the broker is gone.
+POLL_TIMEOUT_MS = 30_000
 
 
 def kafka_options(bootstrap: str, plan: ReadPlan) -> dict[str, str]:
@@ -27,6 +30,9 @@ def kafka_options(bootstrap: str, plan: ReadPlan) -> dict[str, str]:
         "kafka.isolation.level": plan.isolation_level,
         "failOnDataLoss": "true",
         "includeHeaders": "false",
+        "kafkaConsumer.pollTimeoutMs": str(POLL_TIMEOUT_MS),
+        "kafka.default.api.timeout.ms": str(POLL_TIMEOUT_MS),
+        "kafka.request.timeout.ms": str(POLL_TIMEOUT_MS // 2),
     }
     if plan.strategy == "full-scan":
         return {
