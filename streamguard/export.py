@@ -36,11 +36,9 @@ class RunPublisher:
 
     def prepare(self, run_id: str) -> Path:
         """Create this run's folder; raise OutputError when the output location cannot be written."""
-        if self.output.exists() and not self.output.is_symlink():
-            if not self.output.is_dir() or any(self.output.iterdir()):
-                raise OutputError(
-                    f"{self.output} exists and was not written by StreamGuard; choose another --output"
-                )
+        foreign = self.output.exists() and not self.output.is_symlink()
+        if foreign and (not self.output.is_dir() or any(self.output.iterdir())):
+            raise OutputError(f"{self.output} exists and was not written by StreamGuard; choose another --output")
         try:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
             staging = self.runs_dir / run_id

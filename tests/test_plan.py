@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from streamguard.errors import InvalidOffsetSpec
 from streamguard.kafka.admin import Watermarks
 from streamguard.kafka.plan import (
+    PartitionRange,
+    ReadPlan,
     StartSpec,
     allocate,
     build_ranges,
@@ -19,7 +21,6 @@ from streamguard.kafka.plan import (
     resolve_starts,
 )
 from streamguard.kafka.read import kafka_options
-from streamguard.kafka.plan import ReadPlan, PartitionRange
 
 availability = st.dictionaries(st.integers(0, 63), st.integers(0, 10_000), min_size=1, max_size=16)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -37,10 +38,8 @@ def run(topic: str | None, bootstrap: str | None, start: str | None, max_events:
     flags = {"topic": topic, "bootstrap": bootstrap, "start": start, "max_events": max_events, "end": end,
              "output": output, "read_strategy": read_strategy, "algorithm": algorithm,
              "contamination": contamination, "spark_master": spark_master}
-    try:
+    with contextlib.suppress(BrokerUnreachable):  # the config file may name it; if nothing does, we say so
         flags["bootstrap"] = resolve_bootstrap(bootstrap)
-    except BrokerUnreachable:
-        pass  # the config file may name it; load_run_config says so if nothing does
     config = load_run_config(flags=flags, config_file=config_file)
     result = run_pipeline(config)
     print_summary(result.report, result.output)

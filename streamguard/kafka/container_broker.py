@@ -29,7 +29,9 @@ class ContainerBroker(BrokerProvider):
         try:
             from testcontainers.kafka import KafkaContainer  # noqa: PLC0415
         except ImportError as exc:
-            raise BrokerError("the container provider needs testcontainers: pip install 'streamguard[container]'") from exc
+            raise BrokerError(
+                "the container provider needs testcontainers: pip install 'streamguard[container]'"
+            ) from exc
         container = KafkaContainer(self._image).with_kraft()
         try:
             container.start()

@@ -6,6 +6,7 @@ data directory beside it, so topics survive a stop and a later start.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -56,10 +57,9 @@ def read_state() -> BrokerState | None:
 
 
 def _alive(pid: int) -> bool:
-    try:  # reap it first if it is our own exited child, or it would linger as a zombie and look alive
+    # Reap it first if it is our own exited child, or it would linger as a zombie and look alive.
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -208,7 +208,8 @@ class LocalBroker(BrokerProvider):
             try:
                 process.wait(timeout=_STOP_GRACE_S)
             except subprocess.TimeoutExpired:
-                log.warning("the Kafka broker (pid %d) ignored SIGTERM for %.0f s; killing it", process.pid, _STOP_GRACE_S)
+                log.warning("the Kafka broker (pid %d) ignored SIGTERM for %.0f s; killing it",
+                            process.pid, _STOP_GRACE_S)
                 process.kill()
                 process.wait(timeout=10)
         if self._owns_data_dir and not self.detached:
