@@ -10,7 +10,8 @@ a repeated key keeps its last value). A record is quarantined, never dropped, wi
 - ``empty_value``: null or zero-length value;
 - ``invalid_json``: not a JSON document (not JSON at all, or truncated);
 - ``wrong_type``: JSON whose fields do not have the schema's types (e.g. a string timestamp);
-- ``missing_required``: a required field is absent or null, or the details object for its type is missing;
+- ``missing_required``: a required field is absent or null, the details object for its type is missing, or
+  there is no location (neither ``metadata.geo_location`` nor a flat ``location``);
 - ``out_of_range``: an unknown event type or status, a threat score outside [0, 1], a bad event id or timestamp.
 """
 
@@ -54,7 +55,9 @@ def _reason(text: Column, event: Column) -> Column:
     details_missing = F.lit(False)
     for event_type, details in _DETAILS_OF_TYPE.items():
         details_missing = details_missing | ((event["event_type"] == event_type) & event[details].isNull())
-    location_missing = event["metadata"].isNull()
+    location_missing = event["metadata"].isNull() | (
+        event["metadata"]["geo_location"].isNull() & event["location"].isNull()
+    )
     out_of_range = (
         ~event["event_type"].isin(*EVENT_TYPES)
         | ~event["status"].isin(*STATUSES)
