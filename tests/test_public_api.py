@@ -33,3 +33,13 @@ def test_every_error_has_a_distinct_exit_code_under_one_root():
 def test_shipped_report_schema_equals_the_one_generated_from_the_models():
     # Fails when report.py changes without `python -m streamguard.report` regenerating the shipped file.
     assert json.dumps(report_schema(), sort_keys=True) == json.dumps(generated_schema(), sort_keys=True)
+
+
+def test_every_export_resolves_lazily_to_its_module():
+    import subprocess
+    import sys
+
+    probe = ("import sys, streamguard; assert 'pyspark' not in sys.modules and 'sklearn' not in sys.modules; "
+             "[getattr(streamguard, n) for n in streamguard.__all__]; print('ok')")
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert completed.stdout.strip() == "ok", completed.stderr
