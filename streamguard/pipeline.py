@@ -44,6 +44,7 @@ from streamguard.spark import spark_session
 
 log = logging.getLogger(__name__)
 
+RECORDS_PER_TASK = 250_000
 _STAGE_ERRORS: dict[str, type[StreamguardError]] = {
     "kafka_read": ReadError, "parse": DataError, "features": DataError, "detection": DetectionError,
     "export": OutputError,
@@ -118,7 +119,7 @@ def versions(spark: SparkSession) -> dict[str, str]:
     except PackageNotFoundError:
         package = "0+unknown"
     return {"package": package, "python": platform.python_version(), "spark": spark.version,
-            "kafka_client": confluent_kafka.version()[0], "librdkafka": confluent_kafka.libversion()[0]}
+            "kafka_client": confluent_kafka.__version__, "librdkafka": confluent_kafka.libversion()[0]}
 
 
 def _new_run_id() -> str:
@@ -204,7 +205,12 @@ def read_records(
     A ``full-scan`` plan fetches every record up to the latest offsets and then keeps ``max_events`` of them,
     as the job this one replaces did; a ``bounded`` plan fetches exactly the planned offsets.
     """
-    raw = _persist(read_kafka(spark, bootstrap, plan), cached)
+    fetched = read_kafka(spark, bootstrap, plan)
+    if plan.strategy == "bounded":
+        # Spark makes one task per Kafka partition; a small slice runs the later stages faster in fewer tasks.
+        tasks = max(1, min(len(plan.ranges), -(-plan.planned_records // RECORDS_PER_TASK)))
+        fetched = fetched.coalesce(tasks)
+    raw = _persist(fetched, cached)
     records_scanned = events_read = raw.count()
     if plan.strategy == "full-scan" and plan.max_events is not None:
         raw = _persist(raw.limit(plan.max_events), cached)

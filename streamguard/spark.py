@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MASTER = "local[*]"
 DEFAULT_SHUFFLE_PARTITIONS = 8
+# Spark's 1g default runs out of heap caching a full scan of about 2M events; only applies when this process
+# starts the JVM (local masters, client mode).
+DEFAULT_DRIVER_MEMORY = "4g"
+ENV_DRIVER_MEMORY = "STREAMGUARD_SPARK_DRIVER_MEMORY"
 APP_NAME = "streamguard-batch"
 
 
@@ -36,6 +40,7 @@ def spark_session(
     builder = (
         SparkSession.builder.master(master)
         .appName(app_name)
+        .config("spark.driver.memory", os.environ.get(ENV_DRIVER_MEMORY, DEFAULT_DRIVER_MEMORY))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
         .config("spark.ui.enabled", "false")
