@@ -40,6 +40,9 @@ PRODUCER_CONFIG: dict[str, Any] = {
     "queue.buffering.max.messages": 1_000_000,
     "queue.buffering.max.kbytes": 1_048_576,
     "message.timeout.ms": 120_000,
+    # Benign retries (e.g. "coordinator load in progress" on a fresh broker) stay quiet; failures still surface
+    # as delivery errors.
+    "log_level": 3,
 }
 
 
