@@ -54,12 +54,13 @@ def test_bounded_read_is_exact_on_uneven_partitions(spark, bootstrap, uneven_top
     assert counts == {r.partition: r.count for r in plan.ranges}
 
 
-def test_naive_even_split_under_reads_where_the_planner_does_not(bootstrap, uneven_topic):
+def test_naive_even_split_under_reads_where_the_planner_does_not(spark, bootstrap, uneven_topic):
     # The fix everyone copies: end = start + N // partitions, capped at the high watermark.
     max_events = 900
-    naive = sum(min(max_events // len(PARTITION_SIZES), size) for size in PARTITION_SIZES.values())
+    plan = plan_read(bootstrap, uneven_topic, max_events=max_events)
+    naive = sum(min(w.low + max_events // len(plan.watermarks), w.high) - w.low for w in plan.watermarks)
     assert naive < max_events
-    assert plan_read(bootstrap, uneven_topic, max_events=max_events).planned_records == max_events
+    assert sum(_read_counts(spark, bootstrap, plan).values()) == max_events
 
 
 def test_unbounded_read_returns_everything(spark, bootstrap, uneven_topic):

@@ -20,7 +20,8 @@ from streamguard.detect import (
     DEFAULT_RANDOM_STATE,
     DetectorConfig,
 )
-from streamguard.errors import ConfigError
+from streamguard.errors import ConfigError, DetectionError
+from streamguard.kafka.admin import ISOLATION_LEVELS
 from streamguard.kafka.plan import READ_STRATEGIES
 from streamguard.spark import DEFAULT_MASTER
 
@@ -57,10 +58,18 @@ class RunConfig:
             raise ConfigError(f"max_events must be at least 1, not {self.max_events}")
         if self.top_n < 1:
             raise ConfigError(f"top_n must be at least 1, not {self.top_n}")
+        if self.isolation_level not in ISOLATION_LEVELS:
+            raise ConfigError(f"isolation_level must be one of {', '.join(ISOLATION_LEVELS)}, "
+                              f"not {self.isolation_level!r}")
+        self.detector()  # validates algorithm, contamination and n_estimators now, as a configuration error
 
     def detector(self) -> DetectorConfig:
-        return DetectorConfig(algorithm=self.algorithm, contamination=self.contamination,  # type: ignore[arg-type]
-                              n_estimators=self.n_estimators, random_state=self.random_state)
+        try:
+            return DetectorConfig(algorithm=self.algorithm,  # type: ignore[arg-type]
+                                  contamination=self.contamination, n_estimators=self.n_estimators,
+                                  random_state=self.random_state)
+        except DetectionError as exc:
+            raise ConfigError(str(exc)) from exc
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -106,18 +115,28 @@ def _from_file(path: Path | None) -> dict[str, Any]:
     unknown = sorted(set(loaded) - known)
     if unknown:
         raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
-    return {key: _coerce(key, value) for key, value in loaded.items()}
+    # A key left empty in YAML (``output:``) means "not set here", not None.
+    return {key: _coerce(key, value) for key, value in loaded.items() if value is not None}
 
 
 def load_run_config(
-    *, flags: Mapping[str, Any], config_file: Path | None = None, env: Mapping[str, str] | None = None
+    *,
+    flags: Mapping[str, Any],
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    fallbacks: Mapping[str, Any] | None = None,
 ) -> RunConfig:
-    """Merge flags (None means "not given") over environment over file over defaults."""
-    merged: dict[str, Any] = {}
+    """Merge flags (None means "not given") over environment over file over ``fallbacks`` over defaults.
+
+    ``fallbacks`` are values found elsewhere that any explicit setting beats, e.g. the bootstrap address of the
+    broker ``streamguard kafka start`` runs.
+    """
+    merged: dict[str, Any] = {key: value for key, value in (fallbacks or {}).items() if value is not None}
     merged.update(_from_file(config_file))
     merged.update(_from_env(os.environ if env is None else env))
     merged.update({key: _coerce(key, value) for key, value in flags.items() if value is not None})
     for required in ("topic", "bootstrap"):
         if not merged.get(required):
-            raise ConfigError(f"{required} is not set (flag, {ENV_PREFIX}{required.upper()} or config file)")
+            env_name = _ENV_NAMES.get(required, ENV_PREFIX + required.upper())
+            raise ConfigError(f"{required} is not set (--{required} flag, {env_name} or config file)")
     return RunConfig(**merged)

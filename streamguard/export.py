@@ -27,6 +27,23 @@ QUARANTINE = "quarantine"
 _INCOMPLETE = ".incomplete"
 
 
+def _owner_alive(marker: Path) -> bool:
+    """Whether the process that wrote an ``.incomplete`` marker still runs (an unreadable marker counts as alive)."""
+    try:
+        pid = int(marker.read_text().strip() or "0")
+    except (OSError, ValueError):
+        return True
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class RunPublisher:
     """Prepares a run folder beside the output path and publishes it atomically."""
 
@@ -43,16 +60,18 @@ class RunPublisher:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
             staging = self.runs_dir / run_id
             staging.mkdir()
-            (staging / _INCOMPLETE).touch()
+            (staging / _INCOMPLETE).write_text(f"{os.getpid()}\n")
         except OSError as exc:
             raise OutputError(f"output {self.output} is not writable: {exc.strerror or exc}") from exc
         return staging
 
     def commit(self, staging: Path) -> Path:
-        """Point ``output`` at ``staging`` in one rename, then prune old runs."""
-        (staging / _INCOMPLETE).unlink(missing_ok=True)
+        """Point ``output`` at ``staging`` in one rename, then prune old runs (best effort)."""
+        if not staging.is_dir():
+            raise OutputError(f"run folder {staging} vanished before it could be published")
         link_tmp = self.output.parent / f".{self.output.name}.link-{staging.name}"
         try:
+            (staging / _INCOMPLETE).unlink(missing_ok=True)
             if self.output.exists() and not self.output.is_symlink():
                 self.output.rmdir()  # an empty folder left by hand; prepare() refused anything else
             link_tmp.unlink(missing_ok=True)
@@ -60,12 +79,18 @@ class RunPublisher:
             os.replace(link_tmp, self.output)
         except OSError as exc:
             raise OutputError(f"could not publish {staging} as {self.output}: {exc}") from exc
-        self._prune(keep=staging)
         log.info("published run %s at %s", staging.name, self.output)
+        try:
+            self._prune(keep=staging)
+        except Exception as exc:  # noqa: BLE001 - the run is published; a failed clean-up must not undo that
+            log.warning("could not prune old runs in %s: %s", self.runs_dir, exc)
         return staging
 
     def abort(self, staging: Path) -> None:
-        """Delete a run folder that will not be published."""
+        """Delete a run folder that will not be published (never the published one)."""
+        current = self.current()
+        if current is not None and current == staging.resolve():
+            return
         shutil.rmtree(staging, ignore_errors=True)
 
     def current(self) -> Path | None:
@@ -73,8 +98,9 @@ class RunPublisher:
         return self.output.resolve() if self.output.is_symlink() and self.output.exists() else None
 
     def _prune(self, keep: Path) -> None:
-        runs = sorted((p for p in self.runs_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
-        stale = [p for p in runs if p != keep and (p / _INCOMPLETE).exists()]
-        finished = [p for p in runs if p != keep and p not in stale]
-        for old in stale + finished[: max(0, len(finished) - (KEEP_RUNS - 1))]:
+        # Run ids start with a UTC timestamp to the millisecond, so names sort oldest first.
+        runs = sorted((p for p in self.runs_dir.iterdir() if p.is_dir() and p != keep), key=lambda p: p.name)
+        abandoned = [p for p in runs if (p / _INCOMPLETE).exists() and not _owner_alive(p / _INCOMPLETE)]
+        finished = [p for p in runs if not (p / _INCOMPLETE).exists()]
+        for old in abandoned + finished[: max(0, len(finished) - (KEEP_RUNS - 1))]:
             shutil.rmtree(old, ignore_errors=True)

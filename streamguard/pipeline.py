@@ -32,6 +32,7 @@ from streamguard.errors import (
     NothingToRead,
     OutputError,
     ReadError,
+    SetupError,
     StreamguardError,
 )
 from streamguard.events.parse import QUARANTINE_REASONS, classify, quarantine, valid_events
@@ -46,8 +47,8 @@ log = logging.getLogger(__name__)
 
 RECORDS_PER_TASK = 250_000
 _STAGE_ERRORS: dict[str, type[StreamguardError]] = {
-    "kafka_read": ReadError, "parse": DataError, "features": DataError, "detection": DetectionError,
-    "export": OutputError,
+    "plan": ReadError, "spark_init": SetupError, "kafka_read": ReadError, "parse": DataError,
+    "features": DataError, "detection": DetectionError, "export": OutputError,
 }
 
 
@@ -123,7 +124,8 @@ def versions(spark: SparkSession) -> dict[str, str]:
 
 
 def _new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+    now = datetime.now(UTC)
+    return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z-" + uuid.uuid4().hex[:6]
 
 
 def run_pipeline(config: RunConfig, *, spark: SparkSession | None = None, progress: bool = True) -> RunResult:
@@ -133,6 +135,7 @@ def run_pipeline(config: RunConfig, *, spark: SparkSession | None = None, progre
     run_id = _new_run_id()
     staging = publisher.prepare(run_id)
     cached: list[DataFrame] = []
+    owns_spark = spark is None
     try:
         with clock.stage("plan"):
             plan = plan_read(config.bootstrap, config.topic, start=config.start, max_events=config.max_events,
@@ -185,14 +188,18 @@ def run_pipeline(config: RunConfig, *, spark: SparkSession | None = None, progre
                 "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             },
         })
-        (staging / REPORT_FILE).write_text(report_json(report))
-        publisher.commit(staging)
+        try:
+            (staging / REPORT_FILE).write_text(report_json(report))
+        except OSError as exc:
+            raise OutputError(f"cannot write the report into {staging}: {exc.strerror or exc}") from exc
     except BaseException:
         publisher.abort(staging)
         raise
     finally:
-        for frame in cached:
-            frame.unpersist()
+        _release(cached)
+        if owns_spark and spark is not None:
+            spark.stop()
+    publisher.commit(staging)
     log.info("run %s done in %.1f s: %s", run_id, report.run.stage_seconds.total, config.output)
     return RunResult(report=report, output=Path(config.output), run_dir=staging)
 
@@ -216,6 +223,15 @@ def read_records(
         raw = _persist(raw.limit(plan.max_events), cached)
         events_read = raw.count()
     return raw, records_scanned, events_read
+
+
+def _release(cached: list[DataFrame]) -> None:
+    # After a JVM failure unpersist raises too; that must not replace the error the run is failing with.
+    for frame in cached:
+        try:
+            frame.unpersist()
+        except Exception as exc:  # noqa: BLE001
+            log.debug("could not unpersist a cached frame: %s", exc)
 
 
 def _persist(frame: DataFrame, cached: list[DataFrame]) -> DataFrame:

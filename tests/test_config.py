@@ -34,3 +34,24 @@ def test_unknown_file_setting_and_bad_values_are_config_errors(tmp_path: Path):
         load_run_config(flags={"topic": "t", "bootstrap": "b", "read_strategy": "sideways"}, env={})
     with pytest.raises(ConfigError, match="topic"):
         load_run_config(flags={"bootstrap": "b"}, env={})
+
+
+def test_empty_yaml_values_mean_not_set_and_fallbacks_lose_to_everything(tmp_path: Path):
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text("topic: t\noutput:\nbootstrap: file:9092\n")
+    config = load_run_config(flags={}, config_file=config_file, env={}, fallbacks={"bootstrap": "daemon:1"})
+    assert config.output == Path("out/latest")
+    assert config.bootstrap == "file:9092"  # the file beats the running broker's address
+    fallback_only = load_run_config(flags={"topic": "t"}, env={}, fallbacks={"bootstrap": "daemon:1"})
+    assert fallback_only.bootstrap == "daemon:1"
+
+
+def test_detector_and_isolation_settings_are_checked_as_configuration():
+    with pytest.raises(ConfigError, match="algorithm"):
+        load_run_config(flags={"topic": "t", "bootstrap": "b", "algorithm": "dbscan"}, env={})
+    with pytest.raises(ConfigError, match="contamination"):
+        load_run_config(flags={"topic": "t", "bootstrap": "b", "contamination": 0.9}, env={})
+    with pytest.raises(ConfigError, match="isolation_level"):
+        load_run_config(flags={"topic": "t", "bootstrap": "b", "isolation_level": "dirty"}, env={})
+    with pytest.raises(ConfigError, match="STREAMGUARD_KAFKA_BOOTSTRAP"):
+        load_run_config(flags={"topic": "t"}, env={})

@@ -48,3 +48,42 @@ def test_refuses_a_foreign_directory_and_an_unwritable_place(tmp_path: Path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutputError, match="not writable"):
         RunPublisher(tmp_path / "file" / "out").prepare("r1")
+
+
+def test_kept_runs_are_the_newest(tmp_path: Path):
+    publisher = RunPublisher(tmp_path / "out")
+    names = [f"20260101T0000{i:02d}000Z-a" for i in range(KEEP_RUNS + 2)]
+    for name in names:
+        publisher.commit(_write_run(publisher, name, name))
+    kept = sorted(p.name for p in publisher.runs_dir.iterdir() if p.is_dir())
+    assert kept == names[-KEEP_RUNS:]
+
+
+def test_a_failing_clean_up_after_publishing_keeps_the_published_run(tmp_path: Path, monkeypatch):
+    publisher = RunPublisher(tmp_path / "out")
+
+    def broken_prune(keep: Path) -> None:
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(publisher, "_prune", broken_prune)
+    staging = publisher.commit(_write_run(publisher, "r1", "one"))
+    publisher.abort(staging)  # what a caller does if anything after commit fails
+    assert (tmp_path / "out" / "anomaly_report.json").read_text() == "one"
+
+
+def test_a_run_in_progress_is_not_pruned_by_another_runs_commit(tmp_path: Path):
+    publisher = RunPublisher(tmp_path / "out")
+    in_progress = _write_run(publisher, "20260101T000000000Z-b", "still writing")  # marker holds our live pid
+    for i in range(KEEP_RUNS + 1):
+        publisher.commit(_write_run(publisher, f"20260101T0000{i + 1:02d}000Z-a", str(i)))
+    assert in_progress.is_dir()
+    publisher.commit(in_progress)
+    assert (tmp_path / "out" / "anomaly_report.json").read_text() == "still writing"
+
+
+def test_an_abandoned_run_is_pruned(tmp_path: Path):
+    publisher = RunPublisher(tmp_path / "out")
+    abandoned = _write_run(publisher, "20260101T000000000Z-dead", "x")
+    (abandoned / ".incomplete").write_text("999999999\n")  # no such process
+    publisher.commit(_write_run(publisher, "20260101T000001000Z-a", "one"))
+    assert not abandoned.exists()

@@ -124,3 +124,22 @@ def test_full_scan_options_read_to_latest():
     options = kafka_options("b:9092", _plan("full-scan", (PartitionRange(0, 10, 20),)))
     assert options["subscribe"] == "t" and options["endingOffsets"] == "latest"
     assert "assign" not in options
+
+
+def test_timestamps_before_1970_and_junk_are_invalid_specs():
+    for bad in ("-5", "--5", "²", "-1"):
+        with pytest.raises(InvalidOffsetSpec):
+            parse_timestamp(bad)
+
+
+def test_offsets_json_refuses_floats_and_booleans():
+    for bad in ('{"0": 1.9}', '{"0": true}', '{"x": 1}'):
+        with pytest.raises(InvalidOffsetSpec):
+            parse_start(bad, "t")
+
+
+def test_full_scan_honours_an_offsets_start_on_every_partition():
+    plan = ReadPlan(topic="t", strategy="full-scan", isolation_level="read_committed", start='{"0": 90, "1": -1}',
+                    end=None, max_events=10, watermarks=tuple(MARKS), ranges=(PartitionRange(0, 90, 100),),
+                    start_offsets={0: 90, 1: 0})
+    assert json.loads(kafka_options("b:9092", plan)["startingOffsets"]) == {"t": {"0": 90, "1": 0}}

@@ -61,6 +61,12 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug or an untranslated third-party error: still one line, unless debugging
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            raise
+        err_console.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {_one_line(str(exc))} "
+                          "(run with -v for the traceback)", highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 def _one_line(message: str) -> str:

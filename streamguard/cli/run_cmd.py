@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import click
@@ -30,17 +29,16 @@ def run(topic: str | None, bootstrap: str | None, start: str | None, max_events:
         output: Path | None, config_file: Path | None, read_strategy: str | None, algorithm: str | None,
         contamination: float | None, spark_master: str | None) -> None:
     """Read a bounded slice of a topic, build features, flag anomalous users, export training data."""
-    from streamguard.cli._common import resolve_bootstrap  # noqa: PLC0415
     from streamguard.config import load_run_config  # noqa: PLC0415
-    from streamguard.errors import BrokerUnreachable  # noqa: PLC0415
+    from streamguard.kafka import daemon  # noqa: PLC0415
     from streamguard.pipeline import run_pipeline  # noqa: PLC0415
 
     flags = {"topic": topic, "bootstrap": bootstrap, "start": start, "max_events": max_events, "end": end,
              "output": output, "read_strategy": read_strategy, "algorithm": algorithm,
              "contamination": contamination, "spark_master": spark_master}
-    with contextlib.suppress(BrokerUnreachable):  # the config file may name it; if nothing does, we say so
-        flags["bootstrap"] = resolve_bootstrap(bootstrap)
-    config = load_run_config(flags=flags, config_file=config_file)
+    running = daemon.read_state()
+    config = load_run_config(flags=flags, config_file=config_file,
+                             fallbacks={"bootstrap": running.bootstrap if running else None})
     result = run_pipeline(config)
     print_summary(result.report, result.output)
 

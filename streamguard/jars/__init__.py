@@ -70,11 +70,17 @@ def _run_maven(name: str, target: Path) -> None:
             tail = (completed.stdout + completed.stderr).strip().splitlines()[-5:]
             raise SetupError(f"mvn failed resolving the {name} jars: {' | '.join(tail)}")
         (staging / _STAMP).write_text("\n".join(sorted(p.name for p in staging.glob("*.jar"))) + "\n")
+        if (target / _STAMP).exists():
+            return  # another process finished the same set meanwhile; its jars may be in use, keep them
         if target.exists():
-            shutil.rmtree(target)
+            shutil.rmtree(target)  # an incomplete earlier attempt (no stamp)
         staging.rename(target)
     except subprocess.TimeoutExpired as exc:
         raise SetupError(f"mvn did not finish resolving the {name} jars in 15 minutes") from exc
+    except OSError as exc:
+        if (target / _STAMP).exists():
+            return
+        raise SetupError(f"could not place the {name} jars in {target}: {exc}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     size_mb = sum(p.stat().st_size for p in target.glob("*.jar")) / 1e6

@@ -56,6 +56,15 @@ def read_state() -> BrokerState | None:
         return None
 
 
+def _is_our_broker(state: BrokerState) -> bool:
+    """The pid still belongs to this state's broker (not to a process that reused the pid after a reboot)."""
+    try:
+        command_line = Path(f"/proc/{state.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return _alive(state.pid)  # no /proc here: trust the pid
+    return "kafka.Kafka" in command_line and state.data_dir in command_line
+
+
 def _alive(pid: int) -> bool:
     # Reap it first if it is our own exited child, or it would linger as a zombie and look alive.
     with contextlib.suppress(ChildProcessError):
@@ -73,7 +82,7 @@ def status() -> BrokerStatus:
     state = read_state()
     if state is None:
         return BrokerStatus(None, False, False)
-    alive = _alive(state.pid)
+    alive = _alive(state.pid) and _is_our_broker(state)
     return BrokerStatus(state, alive, alive and metadata_answers(state.bootstrap, timeout_s=3.0))
 
 
@@ -86,7 +95,12 @@ def start(*, port: int = 0) -> BrokerState:
         raise BrokerError(f"a broker (pid {current.state.pid}) is running but not answering; "
                           "run 'streamguard kafka stop' first")
     data_dir = state_dir() / "data"
-    broker = LocalBroker(data_dir=data_dir, port=port, detached=True).start()
+    broker = LocalBroker(data_dir=data_dir, port=port, detached=True)
+    try:
+        broker.start()
+    except BaseException:  # Ctrl-C or a failed start: a detached JVM would otherwise outlive us, unrecorded
+        broker.stop()
+        raise
     state = BrokerState(broker.pid or 0, broker.bootstrap, str(data_dir), str(broker.log_path), time.time())
     _state_file().write_text(json.dumps(asdict(state), indent=2) + "\n")
     return state
@@ -97,12 +111,13 @@ def stop() -> BrokerState | None:
     state = read_state()
     if state is None:
         return None
-    if _alive(state.pid):
-        os.kill(state.pid, signal.SIGTERM)
-        deadline = time.monotonic() + _STOP_WAIT_S
-        while _alive(state.pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _alive(state.pid):
-            os.kill(state.pid, signal.SIGKILL)
+    if _alive(state.pid) and _is_our_broker(state):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(state.pid, signal.SIGTERM)
+            deadline = time.monotonic() + _STOP_WAIT_S
+            while _alive(state.pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if _alive(state.pid):
+                os.kill(state.pid, signal.SIGKILL)
     _state_file().unlink(missing_ok=True)
     return state

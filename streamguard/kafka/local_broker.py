@@ -193,11 +193,12 @@ class LocalBroker(BrokerProvider):
             if metadata_answers(self.bootstrap, timeout_s=1.0):
                 return
             if time.monotonic() >= deadline:
+                tail = log_tail(self.log_path)  # before stop(), which may delete a temporary data directory
                 self.stop()
                 raise BrokerStartTimeout(
                     f"the Kafka broker did not answer metadata at {self.bootstrap} within "
                     f"{self.start_timeout_s:.0f} s (is the port taken? is Java 17 installed?); "
-                    f"log {self.log_path}:\n{log_tail(self.log_path)}"
+                    f"last lines of its log:\n{tail}"
                 )
             time.sleep(0.25)
 

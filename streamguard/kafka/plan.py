@@ -74,6 +74,8 @@ class ReadPlan:
     ranges: tuple[PartitionRange, ...]
     start_timestamp_ms: int | None = None
     end_timestamp_ms: int | None = None
+    start_offsets: Mapping[int, int] = field(default_factory=dict)
+    """The resolved start offset of every partition, also those with nothing to read."""
 
     @property
     def planned_records(self) -> int:
@@ -115,12 +117,20 @@ class ReadPlan:
 def parse_timestamp(text: str | int) -> int:
     """Milliseconds since the epoch from an integer (ms) or ISO-8601 text (a naive time is taken as UTC)."""
     if isinstance(text, int):
-        return text
-    stripped = text.strip()
-    if stripped.lstrip("-").isdigit():
-        return int(stripped)
+        milliseconds = text
+    else:
+        try:
+            milliseconds = int(text.strip())
+        except ValueError:
+            milliseconds = _iso_milliseconds(text)
+    if milliseconds < 0:  # ListOffsets reads -1, -2 and -3 as latest, earliest and max-timestamp
+        raise InvalidOffsetSpec(f"timestamp {text!r} is before 1970")
+    return milliseconds
+
+
+def _iso_milliseconds(text: str) -> int:
     try:
-        moment = datetime.fromisoformat(stripped.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as exc:
         raise InvalidOffsetSpec(f"{text!r} is neither milliseconds since the epoch nor an ISO-8601 time") from exc
     if moment.tzinfo is None:
@@ -147,10 +157,12 @@ def _parse_offsets_json(text: str, topic: str) -> dict[int, int]:
         raw = raw[topic]
     if not isinstance(raw, dict) or not raw:
         raise InvalidOffsetSpec('start offsets JSON must map partitions to offsets, e.g. {"0": 12, "1": -2}')
+    if not all(type(offset) is int for offset in raw.values()):
+        raise InvalidOffsetSpec(f"start offsets JSON has a non-integer offset: {text}")
     try:
-        return {int(p): int(o) for p, o in raw.items()}
-    except (TypeError, ValueError) as exc:
-        raise InvalidOffsetSpec(f"start offsets JSON has a non-integer partition or offset: {text}") from exc
+        return {int(p): offset for p, offset in raw.items()}
+    except ValueError as exc:
+        raise InvalidOffsetSpec(f"start offsets JSON has a non-integer partition: {text}") from exc
 
 
 def allocate(available: Mapping[int, int], max_events: int) -> dict[int, int]:
@@ -247,5 +259,5 @@ def plan_read(
     return ReadPlan(
         topic=topic, strategy=strategy, isolation_level=isolation_level, start=start, end=end,
         max_events=max_events, watermarks=tuple(marks), ranges=build_ranges(starts, ends, max_events),
-        start_timestamp_ms=spec.timestamp_ms, end_timestamp_ms=end_ms,
+        start_timestamp_ms=spec.timestamp_ms, end_timestamp_ms=end_ms, start_offsets=starts,
     )

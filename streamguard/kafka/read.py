@@ -54,14 +54,15 @@ def kafka_options(bootstrap: str, plan: ReadPlan) -> dict[str, str]:
 def _full_scan_start(plan: ReadPlan) -> str:
     if plan.start in ("earliest", "latest"):
         return plan.start
-    lows = {w.partition: w.low for w in plan.watermarks}
-    starts = {r.partition: r.start for r in plan.ranges}
-    return json.dumps({plan.topic: {str(p): starts.get(p, lows[p]) for p in sorted(lows)}})
+    return json.dumps({plan.topic: {str(p): offset for p, offset in sorted(plan.start_offsets.items())}})
 
 
 def read_kafka(spark: SparkSession, bootstrap: str, plan: ReadPlan) -> DataFrame:
     """Raw Kafka records of ``plan`` as a DataFrame (nothing is read until an action runs)."""
     raw = spark.read.format("kafka").options(**kafka_options(bootstrap, plan)).load().select(*RAW_COLUMNS)
+    if plan.max_events is not None:
+        return raw  # the offsets are exact: filtering out-of-order records would read fewer than N
+    # A pure time-range read: offsets-for-times assumes timestamps grow with offsets; drop the stragglers.
     if plan.start_timestamp_ms is not None:
         raw = raw.where(F.col("timestamp") >= F.timestamp_millis(F.lit(plan.start_timestamp_ms)))
     if plan.end_timestamp_ms is not None:
