@@ -17,6 +17,7 @@ import os
 import shutil
 from pathlib import Path
 
+from streamguard._proc import pid_alive
 from streamguard.errors import OutputError
 
 log = logging.getLogger(__name__)
@@ -33,15 +34,7 @@ def _owner_alive(marker: Path) -> bool:
         pid = int(marker.read_text().strip() or "0")
     except (OSError, ValueError):
         return True
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 class RunPublisher:

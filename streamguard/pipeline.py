@@ -29,7 +29,6 @@ from streamguard.errors import (
     BrokerUnreachable,
     DataError,
     DetectionError,
-    NothingToRead,
     OutputError,
     ReadError,
     SetupError,
@@ -140,8 +139,7 @@ def run_pipeline(config: RunConfig, *, spark: SparkSession | None = None, progre
         with clock.stage("plan"):
             plan = plan_read(config.bootstrap, config.topic, start=config.start, max_events=config.max_events,
                              end=config.end, isolation_level=config.isolation_level, strategy=config.read_strategy)
-            if plan.planned_records == 0:
-                raise NothingToRead(plan.nothing_to_read())
+            plan.require_records()
         log.info("plan: %s records from %s (%s of %s available) %s", f"{plan.planned_records:,}", config.topic,
                  config.read_strategy, f"{plan.available_records:,}",
                  " ".join(f"p{r.partition}[{r.start},{r.until})" for r in plan.ranges))

@@ -90,7 +90,8 @@ def delete_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> None:
         raise ReadError(f"could not delete topic {topic!r}: {exc}") from exc
 
 
-def _isolation(isolation_level: str) -> IsolationLevel:
+def isolation_level_of(isolation_level: str) -> IsolationLevel:
+    """The client enum for ``read_committed``/``read_uncommitted``; InvalidOffsetSpec for anything else."""
     if isolation_level not in ISOLATION_LEVELS:
         raise InvalidOffsetSpec(f"isolation level must be one of {ISOLATION_LEVELS}, not {isolation_level!r}")
     return IsolationLevel.READ_COMMITTED if isolation_level == "read_committed" else IsolationLevel.READ_UNCOMMITTED
@@ -112,7 +113,7 @@ def list_offsets(
     admin = admin_client(bootstrap)
     futures = admin.list_offsets(
         {TopicPartition(topic, p): spec for p in range(partitions)},
-        isolation_level=_isolation(isolation_level), request_timeout=timeout_s,
+        isolation_level=isolation_level_of(isolation_level), request_timeout=timeout_s,
     )
     offsets: dict[int, int] = {}
     for tp, future in futures.items():

@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from streamguard._proc import pid_alive
 from streamguard.errors import BrokerError
 from streamguard.kafka.broker import metadata_answers
 from streamguard.kafka.local_broker import LocalBroker
@@ -69,13 +70,7 @@ def _alive(pid: int) -> bool:
     # Reap it first if it is our own exited child, or it would linger as a zombie and look alive.
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 def status() -> BrokerStatus:

@@ -20,7 +20,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,6 +27,7 @@ import uuid
 from pathlib import Path
 from typing import Self
 
+from streamguard._proc import free_port, log_tail
 from streamguard.errors import BrokerError, BrokerStartTimeout, SetupError
 from streamguard.jars import resolve_jars
 from streamguard.kafka.broker import BrokerProvider, metadata_answers
@@ -76,12 +76,6 @@ logger.state.level=WARN
 """
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def java_executable() -> str:
     java_home = os.environ.get("JAVA_HOME")
     candidate = Path(java_home) / "bin" / "java" if java_home else None
@@ -100,13 +94,6 @@ def _die_with_parent() -> None:
 
 def _new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-
-
-def log_tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no broker log)"
 
 
 class LocalBroker(BrokerProvider):

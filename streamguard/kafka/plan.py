@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from streamguard.errors import InvalidOffsetSpec
+from streamguard.errors import InvalidOffsetSpec, NothingToRead
 from streamguard.kafka.admin import (
-    ISOLATION_LEVELS,
     Watermarks,
+    isolation_level_of,
     offsets_for_time,
     partition_count,
     watermarks,
@@ -85,6 +85,11 @@ class ReadPlan:
     @property
     def available_records(self) -> int:
         return sum(w.size for w in self.watermarks)
+
+    def require_records(self) -> None:
+        """Raise NothingToRead when the plan covers no offset."""
+        if not self.ranges:
+            raise NothingToRead(self.nothing_to_read())
 
     def nothing_to_read(self) -> str:
         """Why this plan covers no record, for the error a caller raises."""
@@ -236,8 +241,7 @@ def plan_read(
     """Plan a read of ``topic`` from broker metadata (partition count, watermarks, offsets for times)."""
     if strategy not in READ_STRATEGIES:
         raise InvalidOffsetSpec(f"read strategy must be one of {READ_STRATEGIES}, not {strategy!r}")
-    if isolation_level not in ISOLATION_LEVELS:
-        raise InvalidOffsetSpec(f"isolation level must be one of {ISOLATION_LEVELS}, not {isolation_level!r}")
+    isolation_level_of(isolation_level)  # checked before any broker request
     if max_events is not None and max_events < 1:
         raise InvalidOffsetSpec(f"--max-events must be at least 1, not {max_events}")
     spec = parse_start(start, topic)

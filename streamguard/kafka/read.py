@@ -14,7 +14,6 @@ import json
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from streamguard.errors import NothingToRead
 from streamguard.kafka.plan import ReadPlan
 
 RAW_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp")
@@ -41,8 +40,7 @@ def kafka_options(bootstrap: str, plan: ReadPlan) -> dict[str, str]:
             "startingOffsets": _full_scan_start(plan),
             "endingOffsets": "latest",
         }
-    if not plan.ranges:
-        raise NothingToRead(plan.nothing_to_read())
+    plan.require_records()
     return {
         **common,
         "assign": json.dumps({plan.topic: [r.partition for r in plan.ranges]}),

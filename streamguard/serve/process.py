@@ -11,7 +11,6 @@ terminates it.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,18 +21,12 @@ from typing import Self
 
 import httpx
 
+from streamguard._proc import free_port, log_tail
 from streamguard.errors import StreamguardError
 from streamguard.serve.defaults import DEFAULT_HOST, HEALTH_PATH
 
 DEFAULT_STARTUP_TIMEOUT_S = 30.0
 _LOG_TAIL_LINES = 20
-
-
-def free_port(host: str = DEFAULT_HOST) -> int:
-    """A TCP port nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 class ApiServer:
@@ -80,10 +73,7 @@ class ApiServer:
             process.wait(timeout)
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, lines)
 
     def __enter__(self) -> Self:
         if self._process is None:
