@@ -20,10 +20,10 @@ from streamguard.detect import (
     DEFAULT_RANDOM_STATE,
     DetectorConfig,
 )
+from streamguard.engines import DEFAULT_ENGINE, DEFAULT_SPARK_MASTER, resolve_engine
 from streamguard.errors import ConfigError, DetectionError
 from streamguard.kafka.admin import ISOLATION_LEVELS
 from streamguard.kafka.plan import READ_STRATEGIES
-from streamguard.spark import DEFAULT_MASTER
 
 ENV_PREFIX = "STREAMGUARD_"
 DEFAULT_OUTPUT = Path("out/latest")
@@ -48,7 +48,8 @@ class RunConfig:
     contamination: float = DEFAULT_CONTAMINATION
     n_estimators: int = DEFAULT_N_ESTIMATORS
     random_state: int = DEFAULT_RANDOM_STATE
-    spark_master: str = DEFAULT_MASTER
+    engine: str = DEFAULT_ENGINE
+    spark_master: str = DEFAULT_SPARK_MASTER
     top_n: int = DEFAULT_TOP_N
 
     def __post_init__(self) -> None:
@@ -61,6 +62,7 @@ class RunConfig:
         if self.isolation_level not in ISOLATION_LEVELS:
             raise ConfigError(f"isolation_level must be one of {', '.join(ISOLATION_LEVELS)}, "
                               f"not {self.isolation_level!r}")
+        resolve_engine(self.engine, spark_master=self.spark_master)
         self.detector()  # validates algorithm, contamination and n_estimators now, as a configuration error
 
     def detector(self) -> DetectorConfig:
@@ -70,6 +72,10 @@ class RunConfig:
                                   random_state=self.random_state)
         except DetectionError as exc:
             raise ConfigError(str(exc)) from exc
+
+    def resolved_engine(self) -> str:
+        """``embedded`` or ``spark``: ``auto`` resolved against ``spark_master``."""
+        return resolve_engine(self.engine, spark_master=self.spark_master)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

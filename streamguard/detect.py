@@ -1,18 +1,16 @@
-"""Unsupervised anomaly detection on the per-user feature table: fit on the driver, score on the executors.
+"""Unsupervised anomaly detection on the per-user feature table, engine-free (numpy, scikit-learn, pandas).
 
-    >>> config = DetectorConfig(algorithm="isolation_forest", contamination=0.05)
-    >>> scored = detect(features, config)                       # features + anomaly_score + is_anomaly
+Every engine does the same three things: pull the fit sample with :func:`fit_sample_sql`, fit with
+:func:`fit_detector`, and score its rows with :meth:`FittedDetector.score_pandas` (Spark on the executors in
+``mapInPandas``, the embedded engine in-process):
 
-or, to keep what the report shows about the model:
+    >>> sample = engine_sql(fit_sample_sql("features", config.feature_columns, config.max_fit_rows))
+    >>> detector = fit_detector(sample, config)
+    >>> scored = detector.score_pandas(features)          # + anomaly_score, is_anomaly
 
-    >>> detector = fit_detector(features, config)
-    >>> scored = score(features, detector)
-    >>> detector.summary.to_dict()
-
-The model is fitted on a bounded, deterministic sample of the table (the ``max_fit_rows`` users with the
-smallest seeded hash of ``user``), pulled to the driver; features are standardised with a ``StandardScaler``
-fitted on the same sample. Scoring runs in ``mapInPandas`` with the fitted scaler and model shipped in the
-task closure, so the full table never leaves the executors.
+The fit sample is the ``max_fit_rows`` users with the smallest SHA-256 of ``user`` (then by user), which both
+engines compute the same way and which depends only on the set of users, not on partitioning; the model is fitted
+in user order. Features are standardised with a ``StandardScaler`` fitted on the same sample.
 
 ``anomaly_score`` is a double in [0, 1], 1 the most anomalous: the raw outlyingness (Isolation Forest's
 ``-score_samples``, or K-Means' distance to the nearest centroid of a large cluster) rescaled with the minimum
@@ -28,21 +26,19 @@ behaviour: distances are measured to the centroids of the other (large) clusters
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
-from pyspark.sql.types import DoubleType, IntegerType, NumericType, StructField, StructType
 from sklearn.cluster import KMeans
 from sklearn.ensemble import IsolationForest
 from sklearn.preprocessing import StandardScaler
 
+from streamguard.contracts.columns import FLAG_COLUMN, SCORE_COLUMN, USER_COLUMN
+from streamguard.contracts.features import MODEL_FEATURE_COLUMNS
 from streamguard.errors import DetectionError
-from streamguard.features import MODEL_FEATURE_COLUMNS, USER_COLUMN
 
 Algorithm = Literal["isolation_forest", "kmeans"]
 ALGORITHMS: tuple[str, ...] = ("isolation_forest", "kmeans")
@@ -56,10 +52,6 @@ DEFAULT_RANDOM_STATE = 42
 DEFAULT_MAX_FIT_ROWS = 100_000
 DEFAULT_KMEANS_CLUSTERS = 4
 KMEANS_N_INIT = 10
-SAMPLE_HASH_SEED = 42
-
-SCORE_COLUMN = "anomaly_score"
-FLAG_COLUMN = "is_anomaly"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,24 +152,29 @@ class FittedDetector:
         )
 
 
-def detect(features: DataFrame, config: DetectorConfig) -> DataFrame:
-    """Fit a detector on ``features`` and return them with ``anomaly_score`` and ``is_anomaly`` added.
+def fit_sample_sql(features: str, columns: tuple[str, ...], max_rows: int) -> str:
+    """The query both engines run for the fit sample: ``max_rows + 1`` rows (the extra one tells "sampled").
 
-    Runs one Spark job to pull the fit sample; the result is lazy. Use ``fit_detector`` and ``score`` instead
-    when the model summary is needed too.
+    Written in Spark SQL; the embedded engine defines ``sha2`` for DuckDB.
     """
-    return score(features, fit_detector(features, config))
+    selected = ", ".join(f"CAST({name} AS DOUBLE) AS {name}" for name in columns)
+    return (f"SELECT {USER_COLUMN}, {selected} FROM {features} "
+            f"ORDER BY sha2({USER_COLUMN}, 256), {USER_COLUMN} LIMIT {max_rows + 1}")
 
 
-def fit_detector(features: DataFrame, config: DetectorConfig) -> FittedDetector:
-    """Fit the scaler and model of ``config.algorithm`` on a bounded deterministic sample of ``features``.
+def fit_detector(rows: pd.DataFrame, config: DetectorConfig) -> FittedDetector:
+    """Fit the scaler and model of ``config.algorithm`` on the rows :func:`fit_sample_sql` returned.
 
-    Raises ``DetectionError`` when a feature column is missing or not numeric, when the table has fewer than
-    two users, or when the sample holds a missing or infinite feature value.
+    Raises ``DetectionError`` when a feature column is missing, when the table has fewer than two users, or when
+    the sample holds a missing or infinite feature value.
     """
     columns = config.feature_columns
-    _check_schema(features, columns)
-    sample, sampled = _fit_sample(features, columns, config.max_fit_rows)
+    missing = [name for name in (USER_COLUMN, *columns) if name not in rows.columns]
+    if missing:
+        raise DetectionError(f"the feature table lacks the column(s) {', '.join(missing)}")
+    sampled = len(rows) > config.max_fit_rows
+    # The model depends on row order, so fit in user order rather than in hash order.
+    sample = rows.iloc[: config.max_fit_rows].sort_values(USER_COLUMN, kind="stable", ignore_index=True)
     if len(sample) == 0:
         raise DetectionError("cannot fit a detector: the feature table is empty")
     if len(sample) < 2:
@@ -221,57 +218,6 @@ def fit_detector(features: DataFrame, config: DetectorConfig) -> FittedDetector:
         raw_threshold=raw_threshold,
         summary=summary,
     )
-
-
-def score(features: DataFrame, detector: FittedDetector) -> DataFrame:
-    """Score every row of ``features`` on the executors: the input columns, ``anomaly_score``, ``is_anomaly``.
-
-    Lazy. Missing or infinite feature values are scored as the fit sample's mean of that feature.
-    """
-    _check_schema(features, detector.feature_columns)
-    taken = [name for name in (SCORE_COLUMN, FLAG_COLUMN) if name in features.columns]
-    if taken:
-        raise DetectionError(f"the feature table already has column(s) {', '.join(taken)}")
-    schema = StructType(
-        [
-            *features.schema.fields,
-            StructField(SCORE_COLUMN, DoubleType(), False),
-            StructField(FLAG_COLUMN, IntegerType(), False),
-        ]
-    )
-
-    def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for batch in batches:
-            yield detector.score_pandas(batch)
-
-    return features.mapInPandas(score_batches, schema)
-
-
-def _check_schema(features: DataFrame, columns: tuple[str, ...]) -> None:
-    types = {item.name: item.dataType for item in features.schema.fields}
-    if USER_COLUMN not in types:
-        raise DetectionError(f"the feature table has no {USER_COLUMN!r} column")
-    missing = [name for name in columns if name not in types]
-    if missing:
-        raise DetectionError(f"the feature table lacks the column(s) {', '.join(missing)}")
-    not_numeric = [name for name in columns if not isinstance(types[name], NumericType)]
-    if not_numeric:
-        raise DetectionError(f"feature column(s) {', '.join(not_numeric)} are not numeric")
-
-
-def _fit_sample(features: DataFrame, columns: tuple[str, ...], max_rows: int) -> tuple[pd.DataFrame, bool]:
-    """At most ``max_rows`` rows ordered by user, and whether the table had more.
-
-    A seeded hash orders users pseudo-randomly, so the first ``max_rows`` are an unbiased sample that depends
-    only on the set of users, not on partitioning; Spark computes it as a per-partition top-k, without a full
-    sort. One extra row is fetched only to tell whether the table was larger.
-    """
-    selected = features.select(USER_COLUMN, *(F.col(name).cast("double").alias(name) for name in columns))
-    ordered = selected.orderBy(F.xxhash64(F.col(USER_COLUMN), F.lit(SAMPLE_HASH_SEED)), USER_COLUMN)
-    frame = ordered.limit(max_rows + 1).toPandas()
-    # The model depends on row order, so fit in user order rather than in hash order.
-    kept = frame.iloc[:max_rows].sort_values(USER_COLUMN, kind="stable", ignore_index=True)
-    return kept, len(frame) > max_rows
 
 
 class _Fit(NamedTuple):

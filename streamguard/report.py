@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from streamguard.errors import OutputError
 
 REPORT_FILE = "anomaly_report.json"
-STAGES = ("spark_init", "plan", "kafka_read", "parse", "features", "detection", "export", "total")
+STAGES = ("plan", "engine_init", "kafka_read", "parse", "features", "detection", "export", "total")
 _SCHEMA_FILE = "report.schema.json"
 
 
@@ -59,8 +59,8 @@ class ReadPlanInfo(_Model):
 
 
 class StageSeconds(_Model):
-    spark_init: float = Field(ge=0)
     plan: float = Field(ge=0)
+    engine_init: float = Field(ge=0, description="Starting the engine (a Spark session; a DuckDB connection).")
     kafka_read: float = Field(ge=0)
     parse: float = Field(ge=0)
     features: float = Field(ge=0)
@@ -72,7 +72,8 @@ class StageSeconds(_Model):
 class Versions(_Model):
     package: str
     python: str
-    spark: str
+    spark: str | None = None
+    duckdb: str | None = None
     kafka_client: str
     librdkafka: str
 
@@ -92,6 +93,7 @@ class DetectorInfo(_Model):
 
 class RunMetadata(_Model):
     run_id: str
+    engine: str = Field(description="The engine that ran the stages: embedded or spark.")
     topic: str
     bootstrap: str
     read_strategy: str

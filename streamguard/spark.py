@@ -14,11 +14,12 @@ from collections.abc import Mapping
 
 from pyspark.sql import SparkSession
 
+from streamguard.engines import DEFAULT_SPARK_MASTER
 from streamguard.jars import resolve_jars
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MASTER = "local[*]"
+DEFAULT_MASTER = DEFAULT_SPARK_MASTER
 DEFAULT_SHUFFLE_PARTITIONS = 8
 # Spark's 1g default runs out of heap caching a full scan of about 2M events; only applies when this process
 # starts the JVM (local masters, client mode).
@@ -46,6 +47,8 @@ def spark_session(
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # Timestamps as the embedded engine writes them (INT64 micros, UTC), not Spark's legacy INT96.
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
     )

@@ -1,115 +1,275 @@
 """Parsing raw Kafka records into events, and quarantining every record that is not a valid event.
 
-    >>> classified = classify(raw)          # raw: read_kafka(...) output
-    >>> events = valid_events(classified)    # the documented events DataFrame, one row per valid event
-    >>> bad = quarantine(classified)         # topic, partition, offset, kafka_timestamp, value, value_text, reason
+One definition, run by both engines: :func:`classify_batch` takes an Arrow batch of raw records and returns an
+Arrow batch with one row per record — the event's columns when it is valid, else the raw bytes and the reason.
+The embedded engine calls it directly; the Spark engine runs it on the executors with ``mapInArrow``.
 
-Values are parsed with an explicit schema (``from_json``, both ``metadata.geo_location`` and a flat ``location``;
-a repeated key keeps its last value). A record is quarantined, never dropped, with the first reason that applies:
+    >>> classified = classify_batch(raw)               # raw: RAW_COLUMNS; result: CLASSIFIED_SCHEMA
+    >>> reason, event = classify_value(b'{"event_id": ...}')
+
+A record is quarantined, never dropped, with the first reason that applies (``QUARANTINE_REASONS`` order):
 
 - ``empty_value``: null or zero-length value;
-- ``invalid_json``: not a JSON document (not JSON at all, or truncated);
-- ``wrong_type``: JSON whose fields do not have the schema's types (e.g. a string timestamp);
-- ``missing_required``: a required field is absent or null, the details object for its type is missing, or
-  there is no location (neither ``metadata.geo_location`` nor a flat ``location``);
-- ``out_of_range``: an unknown event type or status, a threat score outside [0, 1], a bad event id or timestamp.
+- ``invalid_utf8``: bytes that are not UTF-8 (``value_text`` is null; the raw bytes stay in ``value``);
+- ``invalid_json``: not exactly one strict JSON document (not JSON, truncated, single quotes, trailing data);
+- ``wrong_type``: JSON whose fields do not have the schema's types (no coercion: ``"user": 7`` is wrong);
+- ``missing_required``: a required field is absent or null, the details object of the event's type is missing,
+  or there is no location (neither ``metadata.geo_location`` nor a flat ``location``);
+- ``out_of_range``: an unknown event type or status, a threat score outside [0, 1], a negative timestamp or count,
+  a port outside 0-65535, a number beyond 64 bits, a bad event id, an empty or over-long user name or one with
+  control characters.
+
+A repeated key keeps its last value (as ``json.loads``). The words inside ``*_details`` objects are not checked.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
-from pyspark.sql.types import StringType, StructField, StructType
+import re
+from collections.abc import Callable
+from typing import Any
 
-from streamguard.events.schema import EVENT_TYPES, STATUSES, spark_event_schema
+import msgspec
+import pyarrow as pa
 
-QUARANTINE_REASONS = ("empty_value", "invalid_json", "wrong_type", "missing_required", "out_of_range")
-REQUIRED_FIELDS = ("event_id", "timestamp", "event_type", "user", "source_ip", "destination_ip", "threat_score",
-                   "status")
-_DETAILS_OF_TYPE = {
-    "auth_attempt": "auth_details",
-    "network_connection": "network_details",
-    "file_access": "file_details",
-    "process_execution": "process_details",
-    "dns_query": "dns_details",
+from streamguard.contracts.columns import EVENT_TYPES, QUARANTINE_REASONS, STATUSES
+from streamguard.events._fast import USER_MAX_LENGTH, decode_event
+
+__all__ = ["CLASSIFIED_SCHEMA", "QUARANTINE_REASONS", "USER_MAX_LENGTH", "classify_batch", "classify_value"]
+
+_INT64_MAX = 2**63 - 1
+_EVENT_ID = re.compile(r"evt_[0-9a-f]{32}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_EVENT_TYPES = frozenset(EVENT_TYPES)
+_STATUSES = frozenset(STATUSES)
+DETAILS_FIELD: dict[str, str] = {
+    "auth_attempt": "auth_details", "network_connection": "network_details", "file_access": "file_details",
+    "process_execution": "process_details", "dns_query": "dns_details",
 }
-_CORRUPT = "_corrupt_record"
-EVENT_ID_PATTERN = r"^evt_[0-9a-f]{32}$"
-
-EVENT_COLUMNS = (
-    "kafka_partition", "kafka_offset", "event_id", "timestamp", "event_time", "event_type", "user", "source_ip",
-    "destination_ip", "threat_score", "status", "geo_location", "hostname", "user_agent", "session_id",
-    *_DETAILS_OF_TYPE.values(),
-)
-QUARANTINE_COLUMNS = ("topic", "partition", "offset", "kafka_timestamp", "value", "value_text", "reason")
+_decode = msgspec.json.Decoder().decode
 
 
-def _parse_schema() -> StructType:
-    return StructType([*spark_event_schema().fields, StructField(_CORRUPT, StringType(), nullable=True)])
+def _is_int(value: Any) -> bool:
+    return type(value) is int
 
 
-def _reason(text: Column, event: Column) -> Column:
-    required_missing = F.lit(False)
-    for name in REQUIRED_FIELDS:
-        required_missing = required_missing | event[name].isNull()
-    details_missing = F.lit(False)
-    for event_type, details in _DETAILS_OF_TYPE.items():
-        details_missing = details_missing | ((event["event_type"] == event_type) & event[details].isNull())
-    location_missing = event["metadata"].isNull() | (
-        event["metadata"]["geo_location"].isNull() & event["location"].isNull()
+def _is_number(value: Any) -> bool:
+    return type(value) is int or type(value) is float
+
+
+def _is_str(value: Any) -> bool:
+    return type(value) is str
+
+
+def _is_bool(value: Any) -> bool:
+    return type(value) is bool
+
+
+def _is_nullable_str(value: Any) -> bool:
+    return value is None or type(value) is str
+
+
+# Field -> type check; a key absent or null is a missing field, not a wrong type (except where null is allowed).
+_TOP_TYPES: dict[str, Callable[[Any], bool]] = {
+    "event_id": _is_str, "timestamp": _is_int, "event_type": _is_str, "user": _is_str, "source_ip": _is_str,
+    "destination_ip": _is_str, "threat_score": _is_number, "status": _is_str, "location": _is_str,
+}
+_REQUIRED = ("event_id", "timestamp", "event_type", "user", "source_ip", "destination_ip", "threat_score", "status",
+             "metadata")
+_METADATA_TYPES: dict[str, Callable[[Any], bool]] = {
+    "hostname": _is_str, "geo_location": _is_str, "user_agent": _is_nullable_str, "session_id": _is_nullable_str,
+}
+_METADATA_REQUIRED = ("hostname", "user_agent", "session_id")
+# (type check, required, range check) per field of each details object.
+_DETAILS: dict[str, dict[str, Callable[[Any], bool]]] = {
+    "auth_details": {"auth_type": _is_str, "failure_reason": _is_nullable_str, "attempts_count": _is_int},
+    "network_details": {"protocol": _is_str, "source_port": _is_int, "destination_port": _is_int,
+                        "bytes_sent": _is_int, "bytes_received": _is_int, "duration_ms": _is_int},
+    "file_details": {"file_path": _is_str, "operation": _is_str, "file_size_bytes": _is_int},
+    "process_details": {"process_name": _is_str, "command_line": _is_str, "user_privileges": _is_str,
+                        "is_signed": _is_bool},
+    "dns_details": {"query_name": _is_str, "query_type": _is_str, "response_code": _is_str},
+}
+_NULLABLE = frozenset({"failure_reason", "user_agent", "session_id"})
+_PORTS = ("source_port", "destination_port")
+# Strings the schema requires to be non-empty (minLength 1).
+_NON_EMPTY = frozenset({"hostname", "geo_location", "auth_type", "file_path", "process_name", "query_name",
+                        "query_type", "response_code"})
+
+CLASSIFIED_SCHEMA = pa.schema([
+    ("topic", pa.string()),
+    ("partition", pa.int32()),
+    ("offset", pa.int64()),
+    ("kafka_timestamp", pa.timestamp("us", tz="UTC")),
+    ("value", pa.binary()),
+    ("value_text", pa.string()),
+    ("reason", pa.string()),
+    ("event_id", pa.string()),
+    ("timestamp", pa.int64()),
+    ("event_type", pa.string()),
+    ("user", pa.string()),
+    ("source_ip", pa.string()),
+    ("destination_ip", pa.string()),
+    ("threat_score", pa.float64()),
+    ("status", pa.string()),
+    ("geo_location", pa.string()),
+    ("hostname", pa.string()),
+    ("bytes_sent", pa.int64()),
+    ("is_signed", pa.bool_()),
+])
+_EVENT_FIELDS = CLASSIFIED_SCHEMA.names[CLASSIFIED_SCHEMA.get_field_index("event_id"):]
+_EMPTY_EVENT: tuple[Any, ...] = (None,) * len(_EVENT_FIELDS)
+
+
+def _wrong_type(event: dict[str, Any]) -> bool:
+    for name, check in _TOP_TYPES.items():
+        value = event.get(name)
+        if value is not None and not check(value):
+            return True
+    for name, checks in (("metadata", _METADATA_TYPES), *_DETAILS.items()):
+        nested = event.get(name)
+        if nested is None:
+            continue
+        if type(nested) is not dict:
+            return True
+        for key, check in checks.items():
+            value = nested.get(key)
+            if value is not None and not check(value):
+                return True
+    return False
+
+
+def _missing_required(event: dict[str, Any]) -> bool:
+    if any(event.get(name) is None for name in _REQUIRED):
+        return True
+    metadata = event["metadata"]
+    if any(key not in metadata for key in _METADATA_REQUIRED) or metadata.get("hostname") is None:
+        return True
+    if metadata.get("geo_location") is None and event.get("location") is None:
+        return True
+    details_name = DETAILS_FIELD.get(event["event_type"])
+    if details_name is None:
+        return False  # an unknown event type is out of range, checked next
+    details = event.get(details_name)
+    if details is None:
+        return True
+    return any(
+        (key not in details) if key in _NULLABLE else (details.get(key) is None) for key in _DETAILS[details_name]
     )
-    out_of_range = (
-        ~event["event_type"].isin(*EVENT_TYPES)
-        | ~event["status"].isin(*STATUSES)
-        | (event["threat_score"] < 0) | (event["threat_score"] > 1) | F.isnan(event["threat_score"])
-        | (event["timestamp"] <= 0)
-        | ~event["event_id"].rlike(EVENT_ID_PATTERN)
+
+
+def _out_of_range(event: dict[str, Any]) -> bool:
+    user = event["user"]
+    score = event["threat_score"]
+    if (
+        event["event_type"] not in _EVENT_TYPES
+        or event["status"] not in _STATUSES
+        or not 0 <= score <= 1
+        or not 0 <= event["timestamp"] <= _INT64_MAX
+        or _EVENT_ID.fullmatch(event["event_id"]) is None
+        or not 0 < len(user) <= USER_MAX_LENGTH
+        or _CONTROL.search(user) is not None
+        or not 2 <= len(event["source_ip"]) <= 45
+        or not 2 <= len(event["destination_ip"]) <= 45
+        or event.get("location") == ""
+    ):
+        return True
+    for name, known in (("metadata", _METADATA_TYPES), *_DETAILS.items()):
+        nested = event.get(name)
+        if type(nested) is not dict:
+            continue
+        for key in known:
+            value = nested.get(key)
+            if type(value) is int and not 0 <= value <= (65_535 if key in _PORTS else _INT64_MAX):
+                return True
+            if value == "" and key in _NON_EMPTY:
+                return True
+    return False
+
+
+def classify_value(value: bytes | None) -> tuple[str | None, tuple[Any, ...]]:
+    """``(reason, event columns)`` of one record value; reason is None for a valid event."""
+    if not value:
+        return "empty_value", _EMPTY_EVENT
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return "invalid_utf8", _EMPTY_EVENT
+    try:
+        event = decode_event(value)
+    except msgspec.DecodeError:
+        return reason_of(value), _EMPTY_EVENT
+    details = getattr(event, DETAILS_FIELD[event.event_type])
+    location = event.metadata.geo_location or event.location
+    if details is None or location is None:
+        return reason_of(value), _EMPTY_EVENT
+    network = event.network_details if event.event_type == "network_connection" else None
+    process = event.process_details if event.event_type == "process_execution" else None
+    return None, (
+        event.event_id, event.timestamp, event.event_type, event.user, event.source_ip, event.destination_ip,
+        float(event.threat_score), event.status, location, event.metadata.hostname,
+        network.bytes_sent if network else None, process.is_signed if process else None,
     )
-    return (
-        F.when(text.isNull() | (F.length(text) == 0), F.lit("empty_value"))
-        # get_json_object runs only on the rare corrupt rows: CASE WHEN evaluates lazily.
-        .when(event[_CORRUPT].isNotNull() & F.get_json_object(text, "$").isNull(), F.lit("invalid_json"))
-        .when(event[_CORRUPT].isNotNull(), F.lit("wrong_type"))
-        .when(required_missing | details_missing | location_missing, F.lit("missing_required"))
-        .when(out_of_range, F.lit("out_of_range"))
+
+
+def reason_of(value: bytes) -> str:
+    """Why a UTF-8 ``value`` is not a valid event: the reference checks, in ``QUARANTINE_REASONS`` order.
+
+    Called only for records the fast path rejected; a record both paths would accept is a bug, reported as
+    ``out_of_range`` rather than let through.
+    """
+    try:
+        event = _decode(value)
+    except msgspec.DecodeError:
+        return "invalid_json"
+    if type(event) is not dict or _wrong_type(event):
+        return "wrong_type"
+    if _missing_required(event):
+        return "missing_required"
+    return "out_of_range"
+
+
+def is_valid_reference(event: Any) -> bool:
+    """The reference checks' verdict on a decoded JSON value (for tests holding the fast path to them)."""
+    return type(event) is dict and not (_wrong_type(event) or _missing_required(event) or _out_of_range(event))
+
+
+def classify_batch(raw: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
+    """Classify every record of ``raw`` (``RAW_COLUMNS``); the result has ``CLASSIFIED_SCHEMA``.
+
+    Valid rows keep ``value`` and ``value_text`` null (the event's columns hold what matters); quarantined rows keep
+    the raw bytes, the text when it is UTF-8, and the reason.
+    """
+    values = raw.column("value").to_pylist()
+    verdicts = [classify_value(value) for value in values]
+    reasons = [reason for reason, _ in verdicts]
+    kept = [None if reason is None else value for (reason, _), value in zip(verdicts, values, strict=True)]
+    texts = [
+        value.decode("utf-8") if reason is not None and value is not None and reason != "invalid_utf8" else None
+        for (reason, _), value in zip(verdicts, values, strict=True)
+    ]
+    columns = list(zip(*(event for _, event in verdicts), strict=True)) if verdicts else [()] * len(_EVENT_FIELDS)
+    timestamps = raw.column("timestamp")
+    return pa.RecordBatch.from_arrays(
+        [
+            _array(raw.column("topic")).cast(pa.string()),
+            _array(raw.column("partition")).cast(pa.int32()),
+            _array(raw.column("offset")).cast(pa.int64()),
+            _as_utc_micros(_array(timestamps)),
+            pa.array(kept, pa.binary()),
+            pa.array(texts, pa.string()),
+            pa.array(reasons, pa.string()),
+            *(pa.array(column, CLASSIFIED_SCHEMA.field(name).type) for name, column in zip(_EVENT_FIELDS, columns,
+                                                                                          strict=True)),
+        ],
+        schema=CLASSIFIED_SCHEMA,
     )
 
 
-def classify(raw: DataFrame) -> DataFrame:
-    """Parse every raw record; column ``reason`` is null for a valid event, else why it is quarantined."""
-    text = F.col("value").cast("string")
-    parsed = raw.select(
-        "topic", "partition", "offset", F.col("timestamp").alias("kafka_timestamp"), "value",
-        text.alias("value_text"),
-        F.from_json(text, _parse_schema(), {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT})
-        .alias("event"),
-    )
-    return parsed.withColumn("reason", _reason(F.col("value_text"), F.col("event")))
+def _array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
 
 
-def valid_events(classified: DataFrame) -> DataFrame:
-    """The events DataFrame downstream stages use (columns ``EVENT_COLUMNS``)."""
-    event = F.col("event")
-    return classified.where(F.col("reason").isNull()).select(
-        F.col("partition").alias("kafka_partition"),
-        F.col("offset").alias("kafka_offset"),
-        event["event_id"].alias("event_id"),
-        event["timestamp"].alias("timestamp"),
-        F.timestamp_millis(event["timestamp"]).alias("event_time"),
-        event["event_type"].alias("event_type"),
-        event["user"].alias("user"),
-        event["source_ip"].alias("source_ip"),
-        event["destination_ip"].alias("destination_ip"),
-        event["threat_score"].alias("threat_score"),
-        event["status"].alias("status"),
-        F.coalesce(event["metadata"]["geo_location"], event["location"]).alias("geo_location"),
-        event["metadata"]["hostname"].alias("hostname"),
-        event["metadata"]["user_agent"].alias("user_agent"),
-        event["metadata"]["session_id"].alias("session_id"),
-        *(event[details].alias(details) for details in _DETAILS_OF_TYPE.values()),
-    )
-
-
-def quarantine(classified: DataFrame) -> DataFrame:
-    """Records that are not valid events, with where they came from, their raw bytes and the reason."""
-    return classified.where(F.col("reason").isNotNull()).select(*QUARANTINE_COLUMNS)
+def _as_utc_micros(timestamps: pa.Array) -> pa.Array:
+    if pa.types.is_integer(timestamps.type):  # Kafka's own milliseconds
+        timestamps = timestamps.cast(pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
+    return timestamps.cast(pa.timestamp("us", tz="UTC"))

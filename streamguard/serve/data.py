@@ -31,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from streamguard.errors import DataError
 from streamguard.export import TRAINING_DATA
-from streamguard.features import FEATURE_COLUMNS, FEATURES, USER_COLUMN
+from streamguard.contracts import FEATURE_COLUMNS, FEATURES, FLAG_COLUMN, SCORE_COLUMN, USER_COLUMN
 from streamguard.report import REPORT_FILE, AnomalyReport, TopAnomaly
 from streamguard.serve.models import AnomalyPage, FeaturePopulation, FeaturesResponse, Stats, UserRow
 
@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 
 RELOAD_INTERVAL_S = 1.0
 # The names streamguard.detect writes; not imported from there, which would load Spark and scikit-learn.
-SCORE_COLUMN = "anomaly_score"
-FLAG_COLUMN = "is_anomaly"
 _TOP_FIELDS = tuple(TopAnomaly.model_fields)
 _ROW_COLUMNS = (USER_COLUMN, SCORE_COLUMN, FLAG_COLUMN, *FEATURE_COLUMNS)
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from streamguard.features import FEATURES
+from streamguard.contracts import FEATURES
 from streamguard.report import AnomalyReport, DetectorInfo, RunMetadata, TopAnomaly
 
 __all__ = [

@@ -1,0 +1,172 @@
+"""The embedded engine: every stage in this process, no JVM — the default on one machine.
+
+librdkafka reads the plan's exact ranges into Arrow batches; ``classify_batch`` parses them (in worker processes
+when the slice is large); DuckDB runs the feature query (multi-threaded, spilling to disk past its memory limit);
+scikit-learn scores in-process; pyarrow writes the Parquet. It holds the planned records, their parsed events and
+the per-user table, nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from multiprocessing import get_context
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from streamguard.contracts.columns import EVENT_COLUMNS, FLAG_COLUMN, QUARANTINE_COLUMNS, USER_COLUMN
+from streamguard.detect import FittedDetector, fit_sample_sql
+from streamguard.engines.base import Engine, ParseCounts, ReadCounts, ScoreSummary, top_entries
+from streamguard.errors import DataError, DetectionError, OutputError, StreamguardError
+from streamguard.events.parse import CLASSIFIED_SCHEMA, classify_batch
+from streamguard.export import QUARANTINE, TRAINING_DATA
+from streamguard.features import feature_sql
+from streamguard.kafka.consume import consume_plan
+from streamguard.kafka.plan import ReadPlan
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Below this many records one process parses faster than starting workers would.
+PARALLEL_PARSE_MIN_RECORDS = 200_000
+# Spark SQL functions the shared queries use that DuckDB spells differently.
+_DUCKDB_MACROS = ("CREATE MACRO sha2(value, bits) AS sha256(value)",)
+_STAGE_ERRORS: dict[str, type[StreamguardError]] = {
+    "parse": DataError, "features": DataError, "detection": DetectionError, "export": OutputError,
+}
+
+
+class EmbeddedEngine(Engine):
+    """One run's data in this process (Arrow tables and a DuckDB connection)."""
+
+    name = "embedded"
+
+    def __init__(self, *, bootstrap: str, kafka_properties: dict[str, str] | None = None,
+                 workers: int | None = None) -> None:
+        self._bootstrap = bootstrap
+        self._kafka_properties = dict(kafka_properties or {})
+        self._workers = workers or os.cpu_count() or 1
+        self._raw: list[pa.RecordBatch] = []
+        self._classified: pa.Table | None = None
+        self._features: pa.Table | None = None
+        self._scored: pd.DataFrame | None = None
+        self._db: duckdb.DuckDBPyConnection | None = None
+        self._spill = tempfile.TemporaryDirectory(prefix="streamguard-duckdb-")
+
+    def start(self) -> None:
+        self._db = duckdb.connect(config={"threads": self._workers, "temp_directory": self._spill.name})
+        for macro in _DUCKDB_MACROS:
+            self._db.execute(macro)
+
+    def read(self, plan: ReadPlan) -> ReadCounts:
+        self._raw = list(consume_plan(self._bootstrap, plan, properties=self._kafka_properties))
+        fetched = sum(batch.num_rows for batch in self._raw)
+        if plan.strategy == "full-scan" and plan.max_events is not None:
+            self._raw = _first_records(self._raw, plan.max_events)
+        return ReadCounts(records_fetched=fetched, records_read=sum(batch.num_rows for batch in self._raw))
+
+    def parse(self) -> ParseCounts:
+        raw, self._raw = self._raw, []
+        batches = list(_classify_all(raw, self._workers))
+        self._classified = pa.Table.from_batches(batches, schema=CLASSIFIED_SCHEMA)
+        counts = self._classified.group_by("reason").aggregate([("offset", "count")]).to_pylist()
+        by_reason = {row["reason"]: row["offset_count"] for row in counts}
+        return ParseCounts(valid=by_reason.pop(None, 0), by_reason=by_reason)
+
+    def features(self) -> int:
+        self._features = self._sql(feature_sql("events"), events=self._valid_events()).sort_by(USER_COLUMN)
+        return self._features.num_rows
+
+    def fit_sample(self, columns: tuple[str, ...], max_rows: int) -> pd.DataFrame:
+        features = self._require(self._features)
+        return self._sql(fit_sample_sql("features", columns, max_rows), features=features).to_pandas()
+
+    def score(self, detector: FittedDetector, top_n: int) -> ScoreSummary:
+        self._scored = detector.score_pandas(self._require(self._features).to_pandas())
+        anomalous = int(self._scored[FLAG_COLUMN].sum())
+        return ScoreSummary(anomalous=anomalous, top=top_entries(self._scored, top_n))
+
+    def export(self, staging: Path) -> None:
+        scored = pa.Table.from_pandas(self._require(self._scored), preserve_index=False)
+        ds.write_dataset(
+            scored, staging / TRAINING_DATA, format="parquet",
+            partitioning=ds.partitioning(pa.schema([(FLAG_COLUMN, pa.int32())]), flavor="hive"),
+            basename_template="part-{i}.parquet",
+        )
+        classified = self._require(self._classified)
+        quarantined = classified.filter(pc.is_valid(classified["reason"])).select(list(QUARANTINE_COLUMNS))
+        (staging / QUARANTINE).mkdir()
+        pq.write_table(quarantined, staging / QUARANTINE / "part-0.parquet")
+
+    def versions(self) -> dict[str, str]:
+        return {"duckdb": duckdb.__version__}
+
+    @contextmanager
+    def errors(self, stage: str) -> Iterator[None]:
+        try:
+            yield
+        except StreamguardError:
+            raise
+        except (duckdb.Error, pa.ArrowException) as exc:
+            raise _STAGE_ERRORS.get(stage, StreamguardError)(f"{stage} failed: {exc}") from exc
+        except OSError as exc:
+            if stage != "export":
+                raise
+            raise OutputError(f"cannot write the output: {exc.strerror or exc}") from exc
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        self._raw, self._classified, self._features, self._scored = [], None, None, None
+        self._spill.cleanup()
+
+    def _valid_events(self) -> pa.Table:
+        classified = self._require(self._classified)
+        return classified.filter(pc.is_null(classified["reason"])).select(
+            [name for name in EVENT_COLUMNS if name in classified.column_names]
+        )
+
+    def _sql(self, query: str, **relations: pa.Table) -> pa.Table:
+        if self._db is None:
+            raise StreamguardError("the embedded engine was not started")
+        for name, table in relations.items():
+            self._db.register(name, table)
+        try:
+            return self._db.sql(query).to_arrow_table()
+        finally:
+            for name in relations:
+                self._db.unregister(name)
+
+    @staticmethod
+    def _require(value: T | None) -> T:
+        if value is None:
+            raise StreamguardError("an embedded engine stage ran before the stage it needs")
+        return value
+
+
+def _classify_all(raw: list[pa.RecordBatch], workers: int) -> Iterator[pa.RecordBatch]:
+    records = sum(batch.num_rows for batch in raw)
+    if workers < 2 or records < PARALLEL_PARSE_MIN_RECORDS:
+        yield from (classify_batch(batch) for batch in raw)
+        return
+    # forkserver: the parent has librdkafka and DuckDB threads, which a plain fork would copy half-alive.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver")) as pool:
+        yield from pool.map(classify_batch, raw)
+
+
+def _first_records(batches: list[pa.RecordBatch], limit: int) -> list[pa.RecordBatch]:
+    """The first ``limit`` records in (partition, offset) order: what a full scan keeps."""
+    table = pa.Table.from_batches(batches).sort_by([("partition", "ascending"), ("offset", "ascending")])
+    return table.slice(0, limit).to_batches()

@@ -1,0 +1,198 @@
+"""The Spark engine: the same stages on a Spark cluster (or ``local[*]``), for data past one machine.
+
+Spark's own Kafka source reads the plan's exact offsets; ``classify_batch`` runs on the executors in
+``mapInArrow``; Spark SQL runs the shared feature query; the fitted detector scores on the executors in
+``mapInPandas``. Spark's errors (Py4J and PySpark exceptions) are translated here, at the boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
+from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
+
+from streamguard.contracts.columns import (
+    EVENT_COLUMNS,
+    FLAG_COLUMN,
+    QUARANTINE_COLUMNS,
+    RAW_COLUMNS,
+    SCORE_COLUMN,
+)
+from streamguard.detect import FittedDetector, fit_sample_sql
+from streamguard.engines.base import Engine, ParseCounts, ReadCounts, ScoreSummary, top_entries
+from streamguard.errors import (
+    BrokerUnreachable,
+    DataError,
+    DetectionError,
+    OutputError,
+    ReadError,
+    SetupError,
+    StreamguardError,
+)
+from streamguard.events.parse import CLASSIFIED_SCHEMA, classify_batch
+from streamguard.export import QUARANTINE, TRAINING_DATA
+from streamguard.features import feature_sql
+from streamguard.kafka.plan import ReadPlan
+from streamguard.kafka.read import read_kafka
+from streamguard.spark import spark_session
+
+log = logging.getLogger(__name__)
+
+# Spark makes one task per Kafka partition; a small slice runs the later stages faster in fewer tasks.
+RECORDS_PER_TASK = 250_000
+_STAGE_ERRORS: dict[str, type[StreamguardError]] = {
+    "plan": ReadError, "engine_init": SetupError, "kafka_read": ReadError, "parse": DataError,
+    "features": DataError, "detection": DetectionError, "export": OutputError,
+}
+_EVENTS_VIEW, _FEATURES_VIEW = "streamguard_events", "streamguard_features"
+
+
+class SparkEngine(Engine):
+    """One run's data as cached Spark DataFrames; stops the session at ``close`` when it started it."""
+
+    name = "spark"
+
+    def __init__(self, *, bootstrap: str, master: str, session: SparkSession | None = None) -> None:
+        self._bootstrap = bootstrap
+        self._master = master
+        self._spark = session
+        self._owns_session = session is None
+        self._cached: list[DataFrame] = []
+        self._raw: DataFrame | None = None
+        self._classified: DataFrame | None = None
+        self._features: DataFrame | None = None
+        self._scored: DataFrame | None = None
+
+    @property
+    def spark(self) -> SparkSession:
+        if self._spark is None:
+            raise StreamguardError("the Spark engine was not started")
+        return self._spark
+
+    def start(self) -> None:
+        if self._spark is None:
+            self._spark = spark_session(master=self._master)
+
+    def read(self, plan: ReadPlan) -> ReadCounts:
+        fetched = read_kafka(self.spark, self._bootstrap, plan).select(*RAW_COLUMNS)
+        if plan.strategy == "bounded":
+            tasks = max(1, min(len(plan.ranges), -(-plan.planned_records // RECORDS_PER_TASK)))
+            fetched = fetched.coalesce(tasks)
+        raw = self._persist(fetched)
+        records_fetched = records_read = raw.count()
+        if plan.strategy == "full-scan" and plan.max_events is not None:
+            raw = self._persist(raw.orderBy("partition", "offset").limit(plan.max_events))
+            records_read = raw.count()
+        self._raw = raw
+        return ReadCounts(records_fetched=records_fetched, records_read=records_read)
+
+    def parse(self) -> ParseCounts:
+        schema = from_arrow_schema(CLASSIFIED_SCHEMA)
+
+        def classify(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            for batch in batches:
+                yield classify_batch(batch)
+
+        self._classified = self._persist(_require(self._raw).mapInArrow(classify, schema))
+        by_reason = {row["reason"]: row["count"] for row in self._classified.groupBy("reason").count().collect()}
+        return ParseCounts(valid=by_reason.pop(None, 0), by_reason=by_reason)
+
+    def features(self) -> int:
+        classified = _require(self._classified)
+        classified.where(F.col("reason").isNull()).select(
+            *(name for name in EVENT_COLUMNS if name in classified.columns)
+        ).createOrReplaceTempView(_EVENTS_VIEW)
+        self._features = self._persist(self.spark.sql(feature_sql(_EVENTS_VIEW)))
+        self._features.createOrReplaceTempView(_FEATURES_VIEW)
+        return self._features.count()
+
+    def fit_sample(self, columns: tuple[str, ...], max_rows: int) -> pd.DataFrame:
+        return self.spark.sql(fit_sample_sql(_FEATURES_VIEW, columns, max_rows)).toPandas()
+
+    def score(self, detector: FittedDetector, top_n: int) -> ScoreSummary:
+        features = _require(self._features)
+        schema = StructType([
+            *features.schema.fields,
+            StructField(SCORE_COLUMN, DoubleType(), False),
+            StructField(FLAG_COLUMN, IntegerType(), False),
+        ])
+
+        def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+            for batch in batches:
+                yield detector.score_pandas(batch)
+
+        self._scored = self._persist(features.mapInPandas(score_batches, schema))
+        anomalous = self._scored.where(F.col(FLAG_COLUMN) == 1).count()
+        top = self._scored.orderBy(F.desc(SCORE_COLUMN), "user").limit(top_n).toPandas()
+        return ScoreSummary(anomalous=anomalous, top=top_entries(top, top_n))
+
+    def export(self, staging: Path) -> None:
+        _require(self._scored).write.partitionBy(FLAG_COLUMN).parquet(str(staging / TRAINING_DATA))
+        classified = _require(self._classified)
+        classified.where(F.col("reason").isNotNull()).select(*QUARANTINE_COLUMNS).write.parquet(
+            str(staging / QUARANTINE)
+        )
+
+    def versions(self) -> dict[str, str]:
+        return {"spark": self.spark.version}
+
+    @contextmanager
+    def errors(self, stage: str) -> Iterator[None]:
+        try:
+            yield
+        except StreamguardError:
+            raise
+        except Exception as exc:
+            if not _is_spark_error(exc):
+                raise
+            message = _spark_message(exc)
+            if stage == "kafka_read" and ("TimeoutException" in message or "Timed out" in message):
+                raise BrokerUnreachable(f"Kafka did not answer Spark's reads: {message}") from exc
+            raise _STAGE_ERRORS.get(stage, StreamguardError)(f"{stage} failed in Spark: {message}") from exc
+
+    def close(self) -> None:
+        # After a JVM failure unpersist raises too; that must not replace the error the run is failing with.
+        for frame in self._cached:
+            try:
+                frame.unpersist()
+            except Exception as exc:  # noqa: BLE001
+                log.debug("could not unpersist a cached frame: %s", exc)
+        self._cached.clear()
+        if self._owns_session and self._spark is not None:
+            self._spark.stop()
+            self._spark = None
+
+    def _persist(self, frame: DataFrame) -> DataFrame:
+        persisted = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        self._cached.append(persisted)
+        return persisted
+
+
+def _require(frame: DataFrame | None) -> DataFrame:
+    if frame is None:
+        raise StreamguardError("a Spark engine stage ran before the stage it needs")
+    return frame
+
+
+def _spark_message(exc: BaseException) -> str:
+    """The Java exception's own first line where there is one (Py4J's is only "error calling oNNN.count")."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java.toString()) if java is not None else str(exc)
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return first_line[:300]
+
+
+def _is_spark_error(exc: BaseException) -> bool:
+    from py4j.protocol import Py4JError  # noqa: PLC0415
+    from pyspark.errors import PySparkException  # noqa: PLC0415
+
+    return isinstance(exc, Py4JError | PySparkException)
