@@ -24,10 +24,14 @@ from streamguard.report import AnomalyReport
 @click.option("--read-strategy", type=click.Choice(["bounded", "full-scan"]), default=None)
 @click.option("--algorithm", type=click.Choice(["isolation_forest", "kmeans"]), default=None)
 @click.option("--contamination", type=float, default=None)
-@click.option("--spark-master", default=None, help="Spark master URL [local[*]].")
+@click.option("--engine", type=click.Choice(["auto", "embedded", "spark"]), default=None,
+              help="Where the stages run [env STREAMGUARD_ENGINE; auto: spark when --spark-master names a cluster, "
+                   "else embedded].")
+@click.option("--spark-master", default=None,
+              help="Spark master URL for --engine spark [local[*]]; spark://host:port selects Spark under auto.")
 def run(topic: str | None, bootstrap: str | None, start: str | None, max_events: int | None, end: str | None,
         output: Path | None, config_file: Path | None, read_strategy: str | None, algorithm: str | None,
-        contamination: float | None, spark_master: str | None) -> None:
+        contamination: float | None, engine: str | None, spark_master: str | None) -> None:
     """Read a bounded slice of a topic, build features, flag anomalous users, export training data."""
     from streamguard.config import load_run_config  # noqa: PLC0415
     from streamguard.kafka import daemon  # noqa: PLC0415
@@ -35,7 +39,7 @@ def run(topic: str | None, bootstrap: str | None, start: str | None, max_events:
 
     flags = {"topic": topic, "bootstrap": bootstrap, "start": start, "max_events": max_events, "end": end,
              "output": output, "read_strategy": read_strategy, "algorithm": algorithm,
-             "contamination": contamination, "spark_master": spark_master}
+             "contamination": contamination, "engine": engine, "spark_master": spark_master}
     running = daemon.read_state()
     config = load_run_config(flags=flags, config_file=config_file,
                              fallbacks={"bootstrap": running.bootstrap if running else None})
@@ -50,7 +54,7 @@ def print_summary(report: AnomalyReport, output: Path, console: Console | None =
     console.print(f"[bold]{report.anomalous_users}[/] of {report.total_users} users anomalous "
                   f"({report.anomaly_rate:.1%}) from {run.events_read:,} records of {run.topic!r} "
                   f"({run.events_valid:,} valid, {run.events_invalid:,} quarantined; {run.read_strategy} read, "
-                  f"{run.records_scanned:,} fetched from Kafka)")
+                  f"{run.records_scanned:,} fetched from Kafka; {run.engine} engine)")
     table = Table("user", "score", "events", "avg threat", "unique IPs", "failed auth", title="Top anomalies")
     for entry in report.top_anomalies:
         table.add_row(entry.user, f"{entry.anomaly_score:.3f}", f"{entry.total_events:,}",

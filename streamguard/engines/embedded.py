@@ -42,6 +42,9 @@ T = TypeVar("T")
 PARALLEL_PARSE_MIN_RECORDS = 200_000
 # Spark SQL functions the shared queries use that DuckDB spells differently.
 _DUCKDB_MACROS = ("CREATE MACRO sha2(value, bits) AS sha256(value)",)
+# The columns the feature query reads.
+_FEATURE_INPUTS = frozenset({"user", "event_id", "timestamp", "event_type", "source_ip", "geo_location",
+                             "threat_score", "status", "bytes_sent", "is_signed"})
 _STAGE_ERRORS: dict[str, type[StreamguardError]] = {
     "parse": DataError, "features": DataError, "detection": DetectionError, "export": OutputError,
 }
@@ -65,9 +68,7 @@ class EmbeddedEngine(Engine):
         self._spill = tempfile.TemporaryDirectory(prefix="streamguard-duckdb-")
 
     def start(self) -> None:
-        self._db = duckdb.connect(config={"threads": self._workers, "temp_directory": self._spill.name})
-        for macro in _DUCKDB_MACROS:
-            self._db.execute(macro)
+        self._db = connect(threads=self._workers, spill_dir=self._spill.name)
 
     def read(self, plan: ReadPlan) -> ReadCounts:
         self._raw = list(consume_plan(self._bootstrap, plan, properties=self._kafka_properties))
@@ -85,12 +86,12 @@ class EmbeddedEngine(Engine):
         return ParseCounts(valid=by_reason.pop(None, 0), by_reason=by_reason)
 
     def features(self) -> int:
-        self._features = self._sql(feature_sql("events"), events=self._valid_events()).sort_by(USER_COLUMN)
+        self._features = embedded_features(self._valid_events(), self._connection())
         return self._features.num_rows
 
     def fit_sample(self, columns: tuple[str, ...], max_rows: int) -> pd.DataFrame:
         features = self._require(self._features)
-        return self._sql(fit_sample_sql("features", columns, max_rows), features=features).to_pandas()
+        return query(self._connection(), fit_sample_sql("features", columns, max_rows), features=features).to_pandas()
 
     def score(self, detector: FittedDetector, top_n: int) -> ScoreSummary:
         self._scored = detector.score_pandas(self._require(self._features).to_pandas())
@@ -138,22 +139,52 @@ class EmbeddedEngine(Engine):
             [name for name in EVENT_COLUMNS if name in classified.column_names]
         )
 
-    def _sql(self, query: str, **relations: pa.Table) -> pa.Table:
+    def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._db is None:
             raise StreamguardError("the embedded engine was not started")
-        for name, table in relations.items():
-            self._db.register(name, table)
-        try:
-            return self._db.sql(query).to_arrow_table()
-        finally:
-            for name in relations:
-                self._db.unregister(name)
+        return self._db
 
     @staticmethod
     def _require(value: T | None) -> T:
         if value is None:
             raise StreamguardError("an embedded engine stage ran before the stage it needs")
         return value
+
+
+def connect(*, threads: int | None = None, spill_dir: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection ready for the shared queries (Spark SQL's ``sha2`` defined as a macro)."""
+    config: dict[str, str | int] = {"threads": threads or os.cpu_count() or 1}
+    if spill_dir is not None:
+        config["temp_directory"] = spill_dir
+    db = duckdb.connect(config=config)
+    for macro in _DUCKDB_MACROS:
+        db.execute(macro)
+    return db
+
+
+def query(db: duckdb.DuckDBPyConnection, sql: str, **relations: pa.Table) -> pa.Table:
+    """Run ``sql`` with each Arrow table of ``relations`` visible under its keyword name."""
+    for name, table in relations.items():
+        db.register(name, table)
+    try:
+        return db.sql(sql).to_arrow_table()
+    finally:
+        for name in relations:
+            db.unregister(name)
+
+
+def embedded_features(events: pa.Table, db: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
+    """The feature table of parsed ``events`` (``EVENT_COLUMNS``), sorted by user: the embedded features stage."""
+    missing = [name for name in EVENT_COLUMNS if name not in events.column_names and name in _FEATURE_INPUTS]
+    if missing:
+        raise DataError(f"events lack the column(s) {', '.join(missing)} needed to build features")
+    own = db is None
+    db = db or connect()
+    try:
+        return query(db, feature_sql("events"), events=events).sort_by(USER_COLUMN)
+    finally:
+        if own:
+            db.close()
 
 
 def _classify_all(raw: list[pa.RecordBatch], workers: int) -> Iterator[pa.RecordBatch]:

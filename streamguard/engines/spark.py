@@ -8,6 +8,7 @@ Spark's own Kafka source reads the plan's exact offsets; ``classify_batch`` runs
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,10 +109,10 @@ class SparkEngine(Engine):
 
     def features(self) -> int:
         classified = _require(self._classified)
-        classified.where(F.col("reason").isNull()).select(
+        events = classified.where(F.col("reason").isNull()).select(
             *(name for name in EVENT_COLUMNS if name in classified.columns)
-        ).createOrReplaceTempView(_EVENTS_VIEW)
-        self._features = self._persist(self.spark.sql(feature_sql(_EVENTS_VIEW)))
+        )
+        self._features = self._persist(spark_features(events))
         self._features.createOrReplaceTempView(_FEATURES_VIEW)
         return self._features.count()
 
@@ -175,6 +176,14 @@ class SparkEngine(Engine):
         persisted = frame.persist(StorageLevel.MEMORY_AND_DISK)
         self._cached.append(persisted)
         return persisted
+
+
+def spark_features(events: DataFrame) -> DataFrame:
+    """The feature table of parsed ``events`` (``EVENT_COLUMNS``): the Spark features stage (lazy)."""
+    view = f"{_EVENTS_VIEW}_{uuid.uuid4().hex[:8]}"
+    events.createOrReplaceTempView(view)
+    # The plan binds to the view's query now, so dropping the name later does not change the result.
+    return events.sparkSession.sql(feature_sql(view))
 
 
 def _require(frame: DataFrame | None) -> DataFrame:
