@@ -12,7 +12,8 @@
     │   └── NothingToRead             exit 23  the plan covers no record
     ├── DataError                     exit 30  events or features unusable (e.g. no valid event at all)
     ├── DetectionError                exit 40  the model cannot be fitted or applied
-    └── OutputError                   exit 50  the output directory is not writable, or the commit failed
+    ├── OutputError                   exit 50  the output directory is not writable, or the commit failed
+    └── ClusterError                  exit 60  the local Spark standalone cluster did not start (or exited)
 
 The CLI prints ``error: <message>`` on one line and exits with the code above.
 """
@@ -74,10 +75,15 @@ class OutputError(StreamguardError):
     exit_code = 50
 
 
+class ClusterError(StreamguardError):
+    exit_code = 60
+
+
 EXIT_CODES: dict[str, int] = {
     cls.__name__: cls.exit_code
     for cls in (
         StreamguardError, ConfigError, SetupError, BrokerError, BrokerStartTimeout, BrokerUnreachable, ReadError,
         TopicNotFound, InvalidOffsetSpec, NothingToRead, DataError, DetectionError, OutputError,
+        ClusterError,
     )
 }

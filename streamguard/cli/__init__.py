@@ -30,9 +30,10 @@ def cli(verbose: bool, quiet: bool) -> None:
 
 
 def _register() -> None:
-    from streamguard.cli import kafka_cmd, seed_cmd  # noqa: PLC0415
+    from streamguard.cli import kafka_cmd, seed_cmd, spark_cmd  # noqa: PLC0415
 
     cli.add_command(kafka_cmd.kafka)
+    cli.add_command(spark_cmd.spark)
     cli.add_command(seed_cmd.seed)
     cli.add_command(seed_cmd.truth)
     for optional in ("run_cmd", "serve_cmd", "demo_cmd"):
