@@ -1,43 +1,31 @@
-"""The monitoring files agree with the server: scrape target, data source and the dashboard's metrics."""
+"""The monitoring files agree with the server: scrape target, data source, the dashboard's and the alerts' metrics."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import httpx
 import yaml
+from prometheus_tools import ALERTS, DASHBOARD, MONITORING, PROMETHEUS_CONFIG, dashboard_metric_names, metric_names
 from serve_fixtures import metric_samples, serving, write_run
 
 from streamguard.cli.serve_cmd import serve as serve_command
 from streamguard.serve import DEFAULT_HOST, DEFAULT_PORT, METRICS_PATH, create_app
+from streamguard.serve.metrics import SPEC_FIXED_NAMES
 
-MONITORING = Path(__file__).parent.parent / "monitoring"
-DASHBOARD = MONITORING / "grafana" / "dashboards" / "streamguard-batch.json"
 REQUIRED = {
-    "training_data_users_total", "training_data_anomalies_total", "training_data_anomaly_rate",
-    "training_data_available", "training_data_last_run_timestamp_seconds", "training_data_stage_seconds",
-    "training_data_events_read_total", "training_data_events_invalid_total", "http_requests_total",
-    "http_request_duration_seconds_bucket",
+    *SPEC_FIXED_NAMES,
+    "streamguard_training_data_available", "streamguard_training_data_last_run_timestamp_seconds",
+    "streamguard_training_data_stage_duration_seconds", "streamguard_training_data_run_duration_seconds",
+    "streamguard_training_data_events_read", "streamguard_training_data_events_invalid",
+    "streamguard_http_requests_total", "streamguard_http_request_duration_seconds_bucket",
 }
-_PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",
-                 "unless", "offset", "inf", "nan"}
 
 
-def metric_names(expr: str) -> set[str]:
-    """Metric names a PromQL expression selects (not functions, label names, keywords or numbers)."""
-    bare = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)  # string literals
-    bare = re.sub(r"\{[^}]*\}", "", bare)  # label matchers
-    bare = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", bare)
-    bare = re.sub(r"\[[^\]]*\]", "", bare)  # range selectors
-    names = re.findall(r"(?<![\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)\b(?!\s*\()", bare)
-    return {name for name in names if name.lower() not in _PROMQL_WORDS}
-
-
-def dashboard_exprs() -> list[str]:
-    dashboard = json.loads(DASHBOARD.read_text())
-    return [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+def alert_exprs() -> list[str]:
+    rules = yaml.safe_load(ALERTS.read_text())
+    return [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
 
 
 def test_metric_names_parser():
@@ -48,25 +36,30 @@ def test_metric_names_parser():
         "training_data_last_run_timestamp_seconds"}
 
 
-def test_every_metric_the_dashboard_queries_is_served(tmp_path: Path):
-    referenced = set().union(*(metric_names(expr) for expr in dashboard_exprs()))
-    assert referenced >= REQUIRED
+def test_every_metric_the_dashboard_and_the_alerts_query_is_served(tmp_path: Path):
+    dashboard = dashboard_metric_names()
+    assert dashboard >= REQUIRED
+    alerts = set().union(*(metric_names(expr) for expr in alert_exprs()))
+    assert alerts >= {"streamguard_training_data_last_run_timestamp_seconds", "training_data_anomaly_rate",
+                      "streamguard_http_requests_total"}
     run = write_run(tmp_path / "out", "20260105T000000Z-eeeeee")
     with serving(create_app(run.output)) as url:
         httpx.get(url + "/api/training-data/anomalies/erin")
         httpx.post(url + "/api/assistant/query", json={"question": "Is user erin anomalous?"})
         served = {name for name, _labels in metric_samples(httpx.get(url + METRICS_PATH).text)}
-    assert referenced - served == set()
+    assert dashboard - served == set()
+    assert alerts - served == set()
 
 
 def test_prometheus_scrapes_what_serve_listens_on_by_default():
-    config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     (job,) = [job for job in config["scrape_configs"] if job["job_name"] == "streamguard-api"]
     assert job.get("metrics_path", "/metrics") == METRICS_PATH
     targets = [target for static in job["static_configs"] for target in static["targets"]]
     assert targets == [f"{DEFAULT_HOST}:{DEFAULT_PORT}"]
     defaults = {param.name: param.default for param in serve_command.params}
     assert (defaults["host"], defaults["port"]) == (DEFAULT_HOST, DEFAULT_PORT)
+    assert config["rule_files"] == [ALERTS.name]
 
 
 def test_grafana_provisioning_points_at_the_dashboard_and_data_source():

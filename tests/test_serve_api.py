@@ -1,18 +1,22 @@
-"""The API's routes over a published fixture run: answers, errors, validation, auth, the report contract."""
+"""The API's routes over a published fixture run: answers, errors, validation, auth, the report contract, and
+the hardening: local docs, HEAD, the body limit, bounded 422s."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from serve_fixtures import ANOMALOUS, FixtureRun, serving, write_run
+from serve_fixtures import ANOMALOUS, FixtureRun, metric_samples, serving, write_run
 
 from streamguard.features import FEATURE_COLUMNS, FEATURES
 from streamguard.report import REPORT_FILE, AnomalyReport, validate_report
+from streamguard.serve import app as app_module
 from streamguard.serve import create_app
+from streamguard.serve.limits import MAX_BODY_BYTES
 from streamguard.serve.models import Stats, UserRow
 
 TOKEN = "s3cret-token"
@@ -214,3 +218,136 @@ def test_error_bodies_are_json_objects_with_code_and_message(client):
     body = client.post("/api/training-data/stats").json()
     assert body == {"error": "method_not_allowed", "message": "Method Not Allowed"}
     assert json.loads(client.get("/api/training-data/anomalies/nobody").text).keys() == {"error", "message"}
+
+
+def test_docs_are_served_from_local_assets_with_the_spec_inline(client):
+    assert app_module.swagger_assets() is not None, "no Swagger UI 5 files: install fastapi-swagger (pyproject)"
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    links = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert links and all(link.startswith("/docs/assets/") for link in links), links  # nothing from a CDN
+    assert "https://" not in page.text.split("<script>")[0]
+    assert '"title": "StreamGuard training data API"' in page.text  # the OpenAPI document, inline
+    for link in links:
+        asset = client.get(link)
+        assert asset.status_code == 200, link
+        assert asset.headers["content-type"].split(";")[0] in ("text/javascript", "text/css")
+    bundle = client.get("/docs/assets/swagger-ui-bundle.js").text
+    assert re.search(r'PACKAGE_VERSION:"([5-9]|\d\d)\.', bundle), "Swagger UI 5+ renders OpenAPI 3.1"
+    assert client.get("/docs/assets/..%2F__init__.py").status_code == 404
+    assert client.get("/redoc").status_code == 404
+
+
+def test_docs_without_swagger_ui_are_a_plain_page(run, monkeypatch):
+    monkeypatch.setattr(app_module, "swagger_assets", lambda: None)
+    with serving(create_app(run.output)) as url:
+        page = httpx.get(url + "/docs")
+        asset = httpx.get(url + "/docs/assets/swagger-ui.css")
+    assert page.status_code == 200
+    assert "<script" not in page.text and "https://" not in page.text
+    assert "<code>/api/training-data/anomalies/{user}</code>" in page.text
+    assert asset.status_code == 404
+
+
+def test_a_token_guards_the_docs_and_the_openapi_document(guarded):
+    for path in ("/docs", "/openapi.json"):
+        assert httpx.get(guarded + path).status_code == 401, path
+        assert httpx.get(guarded + path, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200, path
+    # Swagger UI's own files hold nothing of ours; a browser fetches them without the header.
+    assert httpx.get(guarded + "/docs/assets/swagger-ui.css").status_code == 200
+
+
+def get_routes(app) -> list[str]:
+    """The path of every GET route of ``app``, path parameters filled in."""
+    filled = {"{user}": "erin", "{name}": "swagger-ui.css"}
+    paths = []
+    for route in app.routes:
+        if "GET" in (getattr(route, "methods", None) or ()):
+            path = route.path
+            for parameter, value in filled.items():
+                path = path.replace(parameter, value)
+            paths.append(path)
+    return paths
+
+
+def test_every_get_route_answers_head(run):
+    app = create_app(run.output)
+    paths = get_routes(app)
+    assert {"/health", "/metrics", "/docs", "/openapi.json", "/api/training-data/anomalies/{user}".replace(
+        "{user}", "erin")} <= set(paths)
+    with serving(app) as url, httpx.Client(base_url=url) as http:
+        for path in paths:
+            get, head = http.get(path), http.head(path)
+            assert head.status_code == get.status_code == 200, path
+            assert head.content == b"", path
+            assert head.headers["content-type"] == get.headers["content-type"], path
+    assert "head" not in json.dumps(app.openapi()["paths"]).lower().replace("header", "")
+
+
+def test_head_is_guarded_like_get(guarded):
+    assert httpx.head(guarded + "/api/training-data/stats").status_code == 401
+    assert httpx.head(guarded + "/api/training-data/stats",
+                      headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert httpx.head(guarded + "/health").status_code == 200
+
+
+def test_a_body_over_the_limit_is_413(client):
+    over = json.dumps({"question": "x" * MAX_BODY_BYTES}).encode()
+    response = client.post("/api/assistant/query", content=over, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"] == "request_too_large"
+    assert f"{MAX_BODY_BYTES:,} bytes" in response.json()["message"]
+
+
+def test_a_chunked_body_over_the_limit_is_413(client):
+    def chunks():
+        yield b'{"question": "'
+        for _ in range(MAX_BODY_BYTES // 1024 + 1):
+            yield b"x" * 1024
+        yield b'"}'
+
+    response = client.post("/api/assistant/query", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"] == "request_too_large"
+
+
+def test_a_body_at_the_limit_is_read(client):
+    body = json.dumps({"question": "Is user erin anomalous?"}).encode()
+    body = body[:-1] + b" " * (MAX_BODY_BYTES - len(body)) + b"}"
+    assert len(body) == MAX_BODY_BYTES
+    response = client.post("/api/assistant/query", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 200
+    assert response.json()["user"] == "erin"
+
+
+def test_a_413_is_counted_under_its_route(run):
+    with serving(create_app(run.output, max_body_bytes=100)) as url:
+        assert httpx.post(url + "/api/assistant/query", json={"question": "x" * 200}).status_code == 413
+        values = metric_samples(httpx.get(url + "/metrics").text)
+    labels = (("method", "POST"), ("route", "/api/assistant/query"), ("status", "413"))
+    assert values[("streamguard_http_requests_total", labels)] == 1
+
+
+def test_a_422_never_echoes_a_large_input(client):
+    question = "why " * 5_000  # 20,000 characters, under the body limit, over the field's 2,000
+    response = client.post("/api/assistant/query", json={"question": question})
+    assert response.status_code == 422
+    assert len(response.content) < 2_000
+    (error,) = response.json()["errors"]
+    assert error["loc"] == ["body", "question"]
+    assert error["input"].startswith("why why") and "20,000 characters, truncated" in error["input"]
+
+    long_name = "a" * 5_000
+    response = client.get(f"/api/training-data/anomalies/{long_name}")
+    assert response.status_code == 422 and len(response.content) < 2_000
+    assert long_name not in response.text
+
+
+def test_a_422_lists_a_bounded_number_of_problems(client):
+    body = {"question": "Is user erin anomalous?", **{f"extra_{i:04d}_{'k' * 200}": i for i in range(200)}}
+    response = client.post("/api/assistant/query", json=body)
+    assert response.status_code == 422
+    assert len(response.json()["errors"]) == 10
+    assert "and 190 more problem(s)" in response.json()["message"]
+    assert len(response.content) < 10_000
+    assert all(len(part) < 100 for error in response.json()["errors"] for part in map(str, error["loc"]))

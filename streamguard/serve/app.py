@@ -3,7 +3,7 @@
     >>> app = create_app(Path("out/demo"))          # from a shell: streamguard serve --data out/demo
     >>> TestClient(app).get("/api/training-data/anomalies", params={"limit": 5}).json()["items"]
 
-Routes (OpenAPI at ``/openapi.json``, docs at ``/docs``)::
+Routes (OpenAPI at ``/openapi.json``, docs at ``/docs`` with local assets: see :mod:`streamguard.serve.docs`)::
 
     GET  /api/training-data/report            the anomaly report as the run wrote it   404 no report
     GET  /api/training-data/anomalies         anomalous users, most anomalous first    503 no data
@@ -12,17 +12,20 @@ Routes (OpenAPI at ``/openapi.json``, docs at ``/docs``)::
     GET  /api/training-data/features          feature definitions, population stats    503
     POST /api/assistant/query                 plain-language answer about one user     503
     GET  /health                              always 200; "status": "ok" | "degraded"
-    GET  /metrics                             Prometheus text format
+    GET  /metrics                             Prometheus text or OpenMetrics, gzip when asked
+
+Every GET route answers HEAD too. A request body over 64 KiB is refused with 413, and a 422 quotes at most a
+short preview of what was sent (:mod:`streamguard.serve.limits`).
 
 ``/health`` answers 200 while the process runs (a liveness probe), and tells whether there is data to serve:
 ``status`` is ``"ok"`` with ``data_available: true`` when a run is loaded, else ``"degraded"`` with a
-``reason``. Alert on ``data_available`` (or the ``training_data_available`` metric), not on the status code.
+``reason``. Alert on ``data_available`` (or ``streamguard_training_data_available``), not on the status code.
 
 With a token (``STREAMGUARD_API_TOKEN`` for :func:`serve`, ``token=`` for :func:`create_app`) every route
-except ``/health`` and ``/metrics`` requires ``Authorization: Bearer <token>`` and answers 401 otherwise.
-Those two stay open because probes and Prometheus scrape without credentials; neither reveals a user name
-(metrics are labelled by route template and carry only run totals). Every error body is ``{"error": code,
-"message": sentence}``.
+except ``/health``, ``/metrics`` and Swagger UI's static files requires ``Authorization: Bearer <token>`` and
+answers 401 otherwise; ``/docs`` and ``/openapi.json`` included. Those stay open because probes and Prometheus
+scrape without credentials; none reveals a user name (metrics are labelled by route template and carry only
+run totals). Every error body is ``{"error": code, "message": sentence}``.
 """
 
 import logging
@@ -35,11 +38,11 @@ from typing import Annotated, Any
 import uvicorn
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -48,8 +51,25 @@ from streamguard.assistant.answer import AssistantAnswer, answer_question
 from streamguard.assistant.llm import AssistantMetrics, LlmConfig
 from streamguard.report import AnomalyReport
 from streamguard.serve.data import RELOAD_INTERVAL_S, DataStore, NoData, Snapshot, State
-from streamguard.serve.defaults import DEFAULT_HOST, DEFAULT_PORT, HEALTH_PATH, METRICS_PATH, TOKEN_ENV
-from streamguard.serve.metrics import HttpMetrics, HttpMetricsMiddleware, TrainingDataCollector
+from streamguard.serve.defaults import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DOCS_PATH,
+    HEALTH_PATH,
+    METRICS_PATH,
+    OPENAPI_PATH,
+    TOKEN_ENV,
+)
+from streamguard.serve.docs import ASSET_TYPES, ASSETS_PATH, docs_page, swagger_assets
+from streamguard.serve.limits import MAX_BODY_BYTES, BodyLimitMiddleware, bounded_errors
+from streamguard.serve.metrics import (
+    HttpMetrics,
+    HttpMetricsMiddleware,
+    MetricsEndpoint,
+    NamespacedCollector,
+    TrainingDataCollector,
+    register_process_metrics,
+)
 from streamguard.serve.models import (
     USER_MAX_LENGTH,
     USER_PATTERN,
@@ -69,7 +89,8 @@ DEFAULT_LIMIT, MAX_LIMIT = 50, 1000
 
 UserName = Annotated[str, PathParam(min_length=1, max_length=USER_MAX_LENGTH, pattern=USER_PATTERN,
                                     description=USER_RULE)]
-_ERROR_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 503: "no_training_data"}
+_ERROR_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
+                503: "no_training_data"}
 
 
 def _error(status: int, error: str, message: str, headers: dict[str, str] | None = None) -> HTTPException:
@@ -81,23 +102,31 @@ def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def create_app(data_dir: Path, *, token: str | None = None, reload_interval: float = RELOAD_INTERVAL_S,
-               llm: LlmConfig | None = None) -> FastAPI:
+               llm: LlmConfig | None = None, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """The API over the output path ``data_dir`` (the symlink ``streamguard run --output`` maintains).
 
     Loads the current run now and reloads it when a new one is published (checked at most every
     ``reload_interval`` seconds, on request). ``token``: require this bearer token; ``llm``: let a model word
-    assistant answers. Metrics go to the app's own registry, ``app.state.registry``.
+    assistant answers; ``max_body_bytes``: the largest request body accepted. Metrics go to the app's own
+    registry, ``app.state.registry``.
     """
     store = DataStore(data_dir, reload_interval=reload_interval)
     registry = CollectorRegistry()
     registry.register(TrainingDataCollector(store))
-    assistant_metrics = AssistantMetrics(registry)
+    register_process_metrics(registry)
+    # The assistant names its counters without our namespace; they reach /metrics through the collector.
+    assistant_registry = CollectorRegistry()
+    assistant_metrics = AssistantMetrics(assistant_registry)
+    registry.register(NamespacedCollector(assistant_registry))
 
     app = FastAPI(title="StreamGuard training data API", version=_package_version(),
-                  summary="Anomalous users, their features and the batch run's report.")
+                  summary="Anomalous users, their features and the batch run's report.",
+                  docs_url=None, redoc_url=None, openapi_url=None)  # served below: local assets, token
     app.state.store = store
     app.state.registry = registry
-    app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry))
+    # The last added is the outermost: metrics see every answer, the 413s included.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry), router=app.router)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     protected = [Depends(_require_token(token))] if token else []
@@ -174,12 +203,47 @@ def create_app(data_dir: Path, *, token: str | None = None, reload_interval: flo
                       run_id=run.run_id, topic=run.topic, events_read=run.events_read,
                       generated_at=run.generated_at)
 
-    @app.get(METRICS_PATH, include_in_schema=False)
-    async def metrics() -> Response:
-        await state()
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
+    app.add_route(METRICS_PATH, MetricsEndpoint(registry, before_scrape=state), methods=["GET"],
+                  include_in_schema=False)
+    _add_docs(app, protected)
+    _add_head_routes(app)
     return app
+
+
+def _add_docs(app: FastAPI, protected: list[Any]) -> None:
+    """``/openapi.json`` and ``/docs`` (behind the token when there is one) and Swagger UI's files."""
+    assets = swagger_assets()
+
+    @app.get(OPENAPI_PATH, include_in_schema=False, dependencies=protected)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get(DOCS_PATH, include_in_schema=False, dependencies=protected)
+    async def docs(request: Request) -> HTMLResponse:
+        return HTMLResponse(docs_page(app.openapi(), assets is not None,
+                                      root_path=request.scope.get("root_path", "")))
+
+    if assets is None:
+        return
+
+    @app.get(ASSETS_PATH + "/{name}", include_in_schema=False)
+    async def docs_asset(name: str) -> FileResponse:
+        # A fixed list: the name never reaches the file system unchecked.
+        if name not in ASSET_TYPES:
+            raise _error(404, "not_found", f"no documentation asset {name[:64]!r}")
+        return FileResponse(assets / name, media_type=ASSET_TYPES[name],
+                            headers={"Cache-Control": "public, max-age=86400"})
+
+
+def _add_head_routes(app: FastAPI) -> None:
+    """Answer HEAD wherever GET is answered: the same route (so the same status, headers and metrics label),
+    without the body, which uvicorn leaves out. Separate routes, kept out of the OpenAPI document."""
+    for route in list(app.router.routes):
+        if isinstance(route, APIRoute) and "GET" in route.methods and "HEAD" not in route.methods:
+            app.router.add_api_route(route.path, route.endpoint, methods=["HEAD"], name=f"{route.name}_head",
+                                     response_model=route.response_model, status_code=route.status_code,
+                                     response_class=route.response_class, dependencies=route.dependencies,
+                                     include_in_schema=False)
 
 
 class SnapshotSource:
@@ -224,13 +288,16 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RequestValidationError):
         raise exc
+    # Bounded: a 422 must not echo a large input back (nor one message per key of a huge object).
+    errors, left_out = bounded_errors(exc.errors())
     problems = []
-    for error in exc.errors():
+    for error in errors:
         where = ".".join(str(part) for part in error["loc"][1:]) or str(error["loc"][0])
         is_user = where in ("user", "user_id") and error["type"].startswith("string_")
         problems.append(f"{where}: {USER_RULE}" if is_user else f"{where}: {error['msg']}")
-    body = ErrorBody(error="invalid_request", message="; ".join(problems),
-                     errors=jsonable_encoder(exc.errors()))
+    if left_out:
+        problems.append(f"and {left_out:,} more problem(s)")
+    body = ErrorBody(error="invalid_request", message="; ".join(problems), errors=errors)
     return JSONResponse(body.model_dump(), status_code=422)
 
 

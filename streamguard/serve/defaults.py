@@ -5,3 +5,5 @@ DEFAULT_PORT = 8081
 METRICS_PATH = "/metrics"
 HEALTH_PATH = "/health"
 TOKEN_ENV = "STREAMGUARD_API_TOKEN"
+DOCS_PATH = "/docs"
+OPENAPI_PATH = "/openapi.json"

@@ -1,43 +1,70 @@
 """Prometheus metrics of one app, on the app's own ``CollectorRegistry`` (never the global one).
 
-Training-data metrics are gauges read from the snapshot being served at scrape time, so they always describe
-the loaded run; the ``*_total`` ones among them (users, anomalies, events) are that run's totals, not counters
-that grow across runs, and disappear while no data is available (``training_data_available`` is then 0):
+Names follow the Prometheus client conventions (``promtool check metrics`` passes): the ``streamguard_``
+namespace, counters end in ``_total`` and nothing else does, units are in the name, and no label value is the
+sum of the others (so ``sum()`` over any label is meaningful). The three exceptions are the names the product
+specification fixes, which dashboards query as they are (:data:`SPEC_FIXED_NAMES`): they are gauges, two of
+them ending in ``_total``, and carry no namespace.
 
-    training_data_available                          1 when a run is loaded, else 0
-    training_data_users_total                        users in the run's training data
-    training_data_anomalies_total                    of which flagged anomalous
-    training_data_anomaly_rate                       anomalies / users
-    training_data_last_run_timestamp_seconds         the run's generated_at (unix seconds)
-    training_data_stage_seconds{stage}               seconds per pipeline stage of that run
-    training_data_events_read_total                  records that entered parsing
-    training_data_events_valid_total
-    training_data_events_invalid_total               records quarantined
-    training_data_loads_total{outcome=ok|error}      counter: runs loaded by this process
+Training-data metrics are read from the snapshot being served at scrape time, so they always describe the
+loaded run; all but ``..._available`` and ``..._loads_total`` disappear while no run is loaded:
 
-HTTP metrics are labelled by route template (``/api/training-data/anomalies/{user}``), never by raw path, so
-user names do not become label values; requests no route matched share ``route="<unmatched>"``:
+    streamguard_training_data_available                       1 when a run is loaded, else 0
+    training_data_users_total                                 users in the run's training data (fixed name)
+    training_data_anomalies_total                             of which flagged anomalous (fixed name)
+    training_data_anomaly_rate                                anomalies / users (fixed name)
+    streamguard_training_data_last_run_timestamp_seconds      the run's generated_at (unix seconds)
+    streamguard_training_data_run_duration_seconds            the run's wall time, all stages
+    streamguard_training_data_stage_duration_seconds{stage}   seconds per stage (spark_init ... export)
+    streamguard_training_data_events_read                     records that entered parsing
+    streamguard_training_data_events_valid
+    streamguard_training_data_events_invalid                  records quarantined
+    streamguard_training_data_loads_total{outcome=ok|error}   counter: runs loaded by this process
 
-    http_requests_total{method,route,status}
-    http_request_duration_seconds{method,route}      histogram
+HTTP metrics are labelled by route template (``/api/training-data/anomalies/{user}``), never by raw path, and
+by a method from :data:`HTTP_METHODS` (anything else is ``other``), so neither user names nor junk requests
+become label values; requests no route matched share ``route="<unmatched>"``:
+
+    streamguard_http_requests_total{method,route,status}
+    streamguard_http_request_duration_seconds{method,route}   histogram
+
+The assistant's counters (``streamguard_assistant_*_total``) and the process' own
+(``streamguard_process_*``: memory, CPU, file descriptors) complete the set.
+:class:`MetricsEndpoint` serves the registry with prometheus_client's ASGI app, which negotiates OpenMetrics
+and gzip with the scraper.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, make_asgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from streamguard.report import STAGES
 from streamguard.serve.data import DataStore, Snapshot
 
+NAMESPACE = "streamguard"
+USERS = "training_data_users_total"
+ANOMALIES = "training_data_anomalies_total"
+ANOMALY_RATE = "training_data_anomaly_rate"
+# The product specification fixes these names and dashboards expect them, so they keep the names they had
+# before the namespace and the counter-suffix rule; promtool's complaint about the "_total" gauges is expected.
+SPEC_FIXED_NAMES = (USERS, ANOMALIES, ANOMALY_RATE)
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
 UNMATCHED_ROUTE = "<unmatched>"
+# The pipeline reports its wall time as a stage named "total"; it is exported as its own metric instead.
+_RUN_TOTAL_STAGE = "total"
 # Answers come from memory in well under a millisecond; loads and LLM calls take seconds.
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def _name(name: str) -> str:
+    return f"{NAMESPACE}_{name}"
 
 
 class TrainingDataCollector(Collector):
@@ -51,10 +78,9 @@ class TrainingDataCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         state = self._store.peek()
-        available = isinstance(state, Snapshot)
-        yield GaugeMetricFamily("training_data_available", "1 when a run's training data is being served.",
-                                value=int(available))
-        loads = CounterMetricFamily("training_data_loads", "Runs this process loaded, by outcome.",
+        yield GaugeMetricFamily(_name("training_data_available"), "1 when a run's training data is being served.",
+                                value=int(isinstance(state, Snapshot)))
+        loads = CounterMetricFamily(_name("training_data_loads"), "Runs this process loaded, by outcome.",
                                     labels=["outcome"])
         for outcome, count in self._store.loads.items():
             loads.add_metric([outcome], count)
@@ -62,23 +88,51 @@ class TrainingDataCollector(Collector):
         if not isinstance(state, Snapshot):
             return
         report, run = state.report, state.report.run
+        seconds = run.stage_seconds.model_dump()
+        run_seconds = seconds.pop(_RUN_TOTAL_STAGE)
         for name, documentation, value in (
-            ("training_data_users_total", "Users in the loaded run's training data.", report.total_users),
-            ("training_data_anomalies_total", "Users the loaded run flagged.", report.anomalous_users),
-            ("training_data_anomaly_rate", "Anomalous users divided by users.", report.anomaly_rate),
-            ("training_data_last_run_timestamp_seconds", "The loaded run's generated_at, unix seconds.",
+            (USERS, "Users in the loaded run's training data.", report.total_users),
+            (ANOMALIES, "Users the loaded run flagged.", report.anomalous_users),
+            (ANOMALY_RATE, "Anomalous users divided by users, in the loaded run.", report.anomaly_rate),
+            (_name("training_data_last_run_timestamp_seconds"), "The loaded run's generated_at, unix seconds.",
              state.generated_epoch),
-            ("training_data_events_read_total", "Records the loaded run parsed.", run.events_read),
-            ("training_data_events_valid_total", "Valid events of the loaded run.", run.events_valid),
-            ("training_data_events_invalid_total", "Records the loaded run quarantined.", run.events_invalid),
+            (_name("training_data_run_duration_seconds"), "Wall time of the loaded run, all stages.",
+             run_seconds),
+            (_name("training_data_events_read"), "Records the loaded run parsed.", run.events_read),
+            (_name("training_data_events_valid"), "Valid events of the loaded run.", run.events_valid),
+            (_name("training_data_events_invalid"), "Records the loaded run quarantined.", run.events_invalid),
         ):
             yield GaugeMetricFamily(name, documentation, value=value)
-        stages = GaugeMetricFamily("training_data_stage_seconds",
-                                   "Seconds per pipeline stage of the loaded run.", labels=["stage"])
-        seconds = run.stage_seconds.model_dump()
-        for stage in STAGES:
-            stages.add_metric([stage], seconds[stage])
+        stages = GaugeMetricFamily(_name("training_data_stage_duration_seconds"),
+                                   "Seconds per pipeline stage of the loaded run (they add up to the run's "
+                                   "duration but for bookkeeping between stages).", labels=["stage"])
+        for stage, value in seconds.items():
+            stages.add_metric([stage], value)
         yield stages
+
+
+class NamespacedCollector(Collector):
+    """Re-exports another registry's metrics under ``<namespace>_`` (names already in it are left alone).
+
+    The assistant registers its counters without a namespace; the app hands it a private registry and
+    publishes that through this collector: ``registry.register(NamespacedCollector(private))``.
+    """
+
+    def __init__(self, source: CollectorRegistry, namespace: str = NAMESPACE) -> None:
+        self._source = source
+        self._prefix = f"{namespace}_"
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._source.collect():
+            if family.name.startswith(self._prefix):
+                yield family
+                continue
+            renamed = Metric(self._prefix + family.name, family.documentation, family.type, family.unit)
+            renamed.samples = [sample._replace(name=self._prefix + sample.name) for sample in family.samples]
+            yield renamed
 
 
 class HttpMetrics:
@@ -86,20 +140,32 @@ class HttpMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.requests = Counter("http_requests", "HTTP requests answered.", ["method", "route", "status"],
-                                registry=registry)
+                                namespace=NAMESPACE, registry=registry)
         self.duration = Histogram("http_request_duration_seconds", "Time to answer an HTTP request.",
-                                  ["method", "route"], buckets=_LATENCY_BUCKETS, registry=registry)
+                                  ["method", "route"], namespace=NAMESPACE, buckets=_LATENCY_BUCKETS,
+                                  registry=registry)
+
+
+def register_process_metrics(registry: CollectorRegistry) -> None:
+    """``streamguard_process_*``: the server's resident memory, CPU seconds, open file descriptors."""
+    ProcessCollector(namespace=NAMESPACE, registry=registry)
+
+
+def method_label(method: str) -> str:
+    """The request method as a label value: one of :data:`HTTP_METHODS`, else ``"other"``."""
+    return method if method in HTTP_METHODS else OTHER_METHOD
 
 
 class HttpMetricsMiddleware:
     """Pure ASGI middleware recording every HTTP request in :class:`HttpMetrics`, by route template.
 
-    Added with ``app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry))``.
+    Added with ``app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry), router=app.router)``.
     """
 
-    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics, router: Router) -> None:
         self.app = app
         self.metrics = metrics
+        self.router = router
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -117,8 +183,37 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_record)
         finally:
-            # The router stores the matched route in the scope; its path is the template, not the raw path.
-            template = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
-            method = scope.get("method", "")
+            template = self._template(scope)
+            method = method_label(scope.get("method", ""))
             self.metrics.requests.labels(method=method, route=template, status=str(status)).inc()
             self.metrics.duration.labels(method=method, route=template).observe(time.perf_counter() - began)
+
+    def _template(self, scope: Scope) -> str:
+        # FastAPI stores the matched API route in the scope; its path is the template, not the raw path.
+        # Other routes (/metrics, an ASGI app) are not always stored, so those are matched here again.
+        template = getattr(scope.get("route"), "path", None)
+        if template:
+            return str(template)
+        for route in self.router.routes:
+            match, _child = route.matches(scope)
+            if match is not Match.NONE:
+                return str(getattr(route, "path", UNMATCHED_ROUTE))
+        return UNMATCHED_ROUTE
+
+
+class MetricsEndpoint:
+    """The ``/metrics`` ASGI endpoint: prometheus_client's ``make_asgi_app`` over ``registry``.
+
+    ``before_scrape`` runs first (the app lets its data store pick up a newly published run there). An
+    instance, not a function, so that Starlette's ``Route`` treats it as an ASGI app::
+
+        app.router.add_route("/metrics", MetricsEndpoint(registry, refresh), methods=["GET", "HEAD"])
+    """
+
+    def __init__(self, registry: CollectorRegistry, before_scrape: Callable[[], Awaitable[object]]) -> None:
+        self._serve = make_asgi_app(registry)
+        self._before_scrape = before_scrape
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._before_scrape()
+        await self._serve(scope, receive, send)
