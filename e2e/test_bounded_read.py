@@ -1,15 +1,20 @@
-"""The planner and Spark's Kafka source against a real broker: exact, bounded reads on uneven partitions."""
+"""The planner and both engines' reads against a real broker: exact, bounded reads on uneven partitions.
+
+Every read test runs twice: Spark's own Kafka source, and the embedded engine's librdkafka consumer.
+"""
 
 from __future__ import annotations
 
 import json
 
+import pandas as pd
+import pyarrow as pa
 import pytest
-from pyspark.sql import functions as F
 
 from e2e.conftest import unique_topic
 from streamguard.errors import InvalidOffsetSpec, TopicNotFound
-from streamguard.kafka.plan import plan_read
+from streamguard.kafka.consume import consume_plan
+from streamguard.kafka.plan import ReadPlan, plan_read
 from streamguard.kafka.read import read_kafka
 
 # Deliberately uneven, with one empty partition.
@@ -30,43 +35,57 @@ def uneven_topic(bootstrap: str, request: pytest.FixtureRequest) -> str:
     return topic
 
 
-def _read_counts(spark, bootstrap: str, plan) -> dict[int, int]:
-    rows = read_kafka(spark, bootstrap, plan).groupBy("partition").agg(
-        F.count("*").alias("n"), F.countDistinct("offset").alias("distinct"),
-        F.min("offset").alias("lo"), F.max("offset").alias("hi"),
-    ).collect()
-    for row in rows:
-        planned = next(r for r in plan.ranges if r.partition == row["partition"])
-        assert row["n"] == row["distinct"], "duplicate offsets read"
-        assert planned.start <= row["lo"] and row["hi"] < planned.until, "read outside the planned range"
-    return {row["partition"]: row["n"] for row in rows}
+@pytest.fixture(params=["embedded", "spark"])
+def read(request: pytest.FixtureRequest, bootstrap: str):
+    """``read(plan)``: the records of ``plan`` as a pandas frame (partition, offset, value) from one engine."""
+    if request.param == "embedded":
+        def embedded(plan: ReadPlan) -> pd.DataFrame:
+            batches = list(consume_plan(bootstrap, plan))
+            if not batches:
+                return pd.DataFrame({"partition": [], "offset": [], "value": []})
+            return pa.Table.from_batches(batches).select(["partition", "offset", "value"]).to_pandas()
+        return embedded
+    spark = request.getfixturevalue("spark")
+    return lambda plan: read_kafka(spark, bootstrap, plan).select("partition", "offset", "value").toPandas()
+
+
+def _read_counts(read, plan) -> dict[int, int]:
+    records = read(plan)
+    counts = {}
+    for partition, rows in records.groupby("partition"):
+        planned = next(r for r in plan.ranges if r.partition == partition)
+        assert rows["offset"].is_unique, "duplicate offsets read"
+        assert planned.start <= rows["offset"].min() and rows["offset"].max() < planned.until, \
+            "read outside the planned range"
+        counts[int(partition)] = len(rows)
+    return counts
 
 
 @pytest.mark.parametrize("max_events", [1, 3, 401, 999, 1000, 5000])
-def test_bounded_read_is_exact_on_uneven_partitions(spark, bootstrap, uneven_topic, max_events):
+def test_bounded_read_is_exact_on_uneven_partitions(read, bootstrap, uneven_topic, max_events):
     plan = plan_read(bootstrap, uneven_topic, max_events=max_events)
     total = sum(PARTITION_SIZES.values())
     assert plan.planned_records == min(max_events, total)
     assert all(r.partition != 3 for r in plan.ranges), "the empty partition must be left out of the read"
     assert all(r.until <= PARTITION_SIZES[r.partition] for r in plan.ranges), "plan past a high watermark"
-    counts = _read_counts(spark, bootstrap, plan)
+    counts = _read_counts(read, plan)
     assert sum(counts.values()) == min(max_events, total)
     assert counts == {r.partition: r.count for r in plan.ranges}
 
 
-def test_naive_even_split_under_reads_where_the_planner_does_not(spark, bootstrap, uneven_topic):
+def test_naive_even_split_under_reads_where_the_planner_does_not(read, bootstrap, uneven_topic):
     # The fix everyone copies: end = start + N // partitions, capped at the high watermark.
     max_events = 900
     plan = plan_read(bootstrap, uneven_topic, max_events=max_events)
     naive = sum(min(w.low + max_events // len(plan.watermarks), w.high) - w.low for w in plan.watermarks)
     assert naive < max_events
-    assert sum(_read_counts(spark, bootstrap, plan).values()) == max_events
+    assert sum(_read_counts(read, plan).values()) == max_events
 
 
-def test_unbounded_read_returns_everything(spark, bootstrap, uneven_topic):
+def test_unbounded_read_returns_everything(read, bootstrap, uneven_topic):
     plan = plan_read(bootstrap, uneven_topic)
     assert plan.planned_records == sum(PARTITION_SIZES.values())
-    counts = _read_counts(spark, bootstrap, plan)
+    counts = _read_counts(read, plan)
     assert counts == {p: n for p, n in PARTITION_SIZES.items() if n}
 
 
@@ -77,13 +96,13 @@ def test_latest_with_nothing_new_plans_nothing(bootstrap, uneven_topic):
     assert "nothing to read" in plan.nothing_to_read()
 
 
-def test_time_range_read_is_exact(spark, bootstrap, uneven_topic):
+def test_time_range_read_is_exact(read, bootstrap, uneven_topic):
     start_ms, end_ms = BASE_MS + 100_000, BASE_MS + 200_000  # i in [100, 200) on every partition
     plan = plan_read(bootstrap, uneven_topic, start=str(start_ms), end=str(end_ms))
     expected = {p: max(0, min(n, 200) - 100) for p, n in PARTITION_SIZES.items()}
     assert plan.planned_records == sum(expected.values())
-    values = read_kafka(spark, bootstrap, plan).select(F.col("value").cast("string")).collect()
-    seen = sorted((json.loads(v[0])["p"], json.loads(v[0])["i"]) for v in values)
+    values = read(plan)["value"]
+    seen = sorted((json.loads(v)["p"], json.loads(v)["i"]) for v in values)
     assert seen == sorted((p, i) for p, n in expected.items() for i in range(100, 100 + n))
 
 

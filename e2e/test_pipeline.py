@@ -1,4 +1,7 @@
-"""The batch job end to end on a real broker and Spark: report, training data, quarantine, detection, atomicity."""
+"""The batch job end to end on a real broker: report, training data, quarantine, detection, atomicity.
+
+The module's run uses the default (embedded) engine; the tests about reading and failing run on both engines.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from streamguard.errors import BrokerUnreachable, NothingToRead
 from streamguard.features import FEATURE_COLUMNS
 from streamguard.kafka.local_broker import LocalBroker
 from streamguard.pipeline import RunResult, run_pipeline
-from streamguard.report import REPORT_FILE, report_schema
+from streamguard.report import REPORT_FILE, STAGES, report_schema
 from streamguard.synth.seed import seed_topic
 from streamguard.synth.truth import GroundTruth, load_truth
 
@@ -39,10 +42,16 @@ def seeded(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[st
 
 
 @pytest.fixture(scope="module")
-def full_run(spark, bootstrap, seeded, tmp_path_factory) -> RunResult:
+def full_run(bootstrap, seeded, tmp_path_factory) -> RunResult:
     topic, _ = seeded
     output = tmp_path_factory.mktemp("run") / "out"
-    return run_pipeline(RunConfig(topic=topic, bootstrap=bootstrap, output=output), spark=spark, progress=False)
+    return run_pipeline(RunConfig(topic=topic, bootstrap=bootstrap, output=output), progress=False)
+
+
+@pytest.fixture(params=["embedded", "spark"])
+def engine_kwargs(request: pytest.FixtureRequest) -> dict:
+    """``run_pipeline`` keyword arguments for one engine (Spark on the session's shared local session)."""
+    return {"spark": request.getfixturevalue("spark")} if request.param == "spark" else {}
 
 
 def test_report_passes_its_schema_and_counts_every_record(full_run, seeded):
@@ -53,8 +62,8 @@ def test_report_passes_its_schema_and_counts_every_record(full_run, seeded):
     assert run["events_read"] == run["records_scanned"] == run["plan"]["planned_records"] == EVENTS
     assert run["events_valid"] == truth.valid_events
     assert run["events_invalid"] == truth.invalid_events
-    assert set(run["stage_seconds"]) == {"spark_init", "plan", "kafka_read", "parse", "features", "detection",
-                                         "export", "total"}
+    assert set(run["stage_seconds"]) == set(STAGES)
+    assert run["engine"] == "embedded" and run["versions"]["duckdb"]
     assert document["total_users"] == truth.users
 
 
@@ -91,28 +100,28 @@ def test_injected_anomalous_users_are_found(full_run, seeded):
     assert recall >= RECALL_FLOOR, f"recall {recall:.2f}: flagged {sorted(flagged)}, injected {sorted(injected)}"
 
 
-def test_bounded_run_reads_exactly_max_events(spark, bootstrap, seeded, tmp_path):
+def test_bounded_run_reads_exactly_max_events(engine_kwargs, bootstrap, seeded, tmp_path):
     topic, _ = seeded
     result = run_pipeline(RunConfig(topic=topic, bootstrap=bootstrap, output=tmp_path / "o", max_events=2_345),
-                          spark=spark, progress=False)
+                          progress=False, **engine_kwargs)
     assert result.report.run.events_read == result.report.run.records_scanned == 2_345
     assert result.report.run.events_valid + result.report.run.events_invalid == 2_345
 
 
-def test_full_scan_fetches_the_topic_and_keeps_max_events(spark, bootstrap, seeded, tmp_path):
+def test_full_scan_fetches_the_topic_and_keeps_max_events(engine_kwargs, bootstrap, seeded, tmp_path):
     topic, _ = seeded
     result = run_pipeline(RunConfig(topic=topic, bootstrap=bootstrap, output=tmp_path / "o", max_events=1_000,
-                                    read_strategy="full-scan"), spark=spark, progress=False)
+                                    read_strategy="full-scan"), progress=False, **engine_kwargs)
     assert result.report.run.records_scanned == EVENTS
     assert result.report.run.events_read == 1_000
 
 
-def test_latest_with_nothing_new_is_nothing_to_read_and_keeps_previous_output(spark, bootstrap, seeded, full_run):
+def test_latest_with_nothing_new_is_nothing_to_read_and_keeps_previous_output(bootstrap, seeded, full_run):
     topic, _ = seeded
     before = (full_run.output / REPORT_FILE).read_text()
     with pytest.raises(NothingToRead, match="nothing to read"):
         run_pipeline(RunConfig(topic=topic, bootstrap=bootstrap, output=full_run.output, start="latest"),
-                     spark=spark, progress=False)
+                     progress=False)
     assert (full_run.output / REPORT_FILE).read_text() == before
 
 
@@ -128,15 +137,15 @@ class _StopBrokerAfterPlanning(logging.Handler):
             self.broker.stop()
 
 
-def test_broker_stopped_mid_run_leaves_the_previous_output_intact(spark, tmp_path):
+def test_broker_stopped_mid_run_leaves_the_previous_output_intact(engine_kwargs, tmp_path):
     output = tmp_path / "out"
     pipeline_log = logging.getLogger("streamguard.pipeline")
     with LocalBroker() as broker:
         topic = unique_topic("doomed")
         seed_topic(broker.bootstrap, topic, events=3_000, partitions=2, users=12, anomalous_users=1,
                    truth_path=tmp_path / "truth.json", progress=False)
-        first = run_pipeline(RunConfig(topic=topic, bootstrap=broker.bootstrap, output=output), spark=spark,
-                             progress=False)
+        first = run_pipeline(RunConfig(topic=topic, bootstrap=broker.bootstrap, output=output), progress=False,
+                             **engine_kwargs)
         published = (output / REPORT_FILE).read_text()
         handler = _StopBrokerAfterPlanning(broker)
         pipeline_log.addHandler(handler)
@@ -144,8 +153,8 @@ def test_broker_stopped_mid_run_leaves_the_previous_output_intact(spark, tmp_pat
         pipeline_log.setLevel(logging.INFO)
         try:
             with pytest.raises(BrokerUnreachable, match="Kafka did not answer"):
-                run_pipeline(RunConfig(topic=topic, bootstrap=broker.bootstrap, output=output), spark=spark,
-                             progress=False)
+                run_pipeline(RunConfig(topic=topic, bootstrap=broker.bootstrap, output=output), progress=False,
+                             **engine_kwargs)
         finally:
             pipeline_log.removeHandler(handler)
             pipeline_log.setLevel(previous_level)

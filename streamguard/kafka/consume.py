@@ -129,6 +129,7 @@ def _drain(
     open_partitions = set(ranges)
     batch = _Batch.empty()
     last_progress = time.monotonic()
+    last_error = ""
     while open_partitions:
         messages = consumer.consume(num_messages=10_000, timeout=_POLL_S)
         for message in messages:
@@ -136,7 +137,11 @@ def _drain(
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
                     continue
-                raise _translate(error, error.str())
+                if error.fatal() or not _transient(error):
+                    raise _translate(error, error.str())
+                # A disconnect librdkafka retries by itself: only a stall past STALL_TIMEOUT_S fails the read.
+                last_error = error.str()
+                continue
             partition, offset = message.partition(), message.offset()
             if partition not in open_partitions or offset >= ranges[partition].until:
                 continue
@@ -156,8 +161,9 @@ def _drain(
             batch = _Batch.empty()
         if open_partitions and time.monotonic() - last_progress > STALL_TIMEOUT_S:
             raise BrokerUnreachable(
-                f"no record from Kafka for {STALL_TIMEOUT_S:.0f} s while reading {topic!r} "
-                f"(partitions still open: {sorted(open_partitions)})"
+                f"Kafka did not answer the read of {topic!r} for {STALL_TIMEOUT_S:.0f} s "
+                f"(partitions still open: {sorted(open_partitions)}" + (f"; last error: {last_error})" if last_error
+                                                                          else ")")
             )
     if batch.offsets:
         yield batch.to_arrow(topic)
@@ -174,6 +180,12 @@ def _finish(consumer: Consumer, topic: str, partition: int, open_partitions: set
     if partition in open_partitions:
         open_partitions.discard(partition)
         consumer.pause([TopicPartition(topic, partition)])
+
+
+def _transient(error: KafkaError) -> bool:
+    return error.retriable() or error.code() in (
+        KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT, KafkaError._RESOLVE,
+    )
 
 
 def _translate(error: KafkaError | None, text: str) -> Exception:
