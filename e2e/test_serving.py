@@ -43,13 +43,13 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(bootstrap: str, spark, tmp_path_factory: pytest.TempPathFactory) -> Served:
+def served(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Served:
     base = tmp_path_factory.mktemp("serving")
     topic = unique_topic("serving")
     seeded = seed_topic(bootstrap, topic, events=EVENTS, partitions=3, seed=7, users=40, anomalous_users=4,
                         truth_path=base / "truth.json", progress=False)
     result = run_pipeline(RunConfig(topic=topic, bootstrap=bootstrap, output=base / "out", max_events=EVENTS),
-                          spark=spark, progress=False)
+                          progress=False)
     table = ds.dataset(result.run_dir / TRAINING_DATA, format="parquet", partitioning="hive").to_table()
     rows = {row["user"]: row for row in table.to_pylist()}
     return Served(output=base / "out", report=result.report, rows=rows, truth=load_truth(seeded.truth_path))

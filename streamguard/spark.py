@@ -52,7 +52,8 @@ def spark_session(
         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
     )
-    if master.startswith("local"):
+    if master.startswith("local") or _on_loopback(master):
+        # A cluster on this machine's loopback can only dial the driver back on loopback too.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = builder.config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
     if with_kafka:
@@ -63,6 +64,12 @@ def spark_session(
     session.sparkContext.setLogLevel("ERROR")
     log.info("spark %s session on %s", session.version, master)
     return session
+
+
+def _on_loopback(master: str) -> bool:
+    """Whether a ``spark://host:port`` master URL names this machine's loopback interface."""
+    host = master.removeprefix("spark://").split(",")[0].rsplit(":", 1)[0]
+    return host in ("127.0.0.1", "localhost", "[::1]")
 
 
 def _python() -> str:
