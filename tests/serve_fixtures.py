@@ -137,7 +137,8 @@ def build_report(frame: pd.DataFrame, run_id: str, *, generated_at: datetime | N
             for row in top.to_dict("records")
         ],
         "run": {
-            "run_id": run_id, "topic": TOPIC, "bootstrap": "127.0.0.1:9092", "read_strategy": "bounded",
+            "run_id": run_id, "engine": "embedded", "topic": TOPIC, "bootstrap": "127.0.0.1:9092",
+            "read_strategy": "bounded",
             "plan": {
                 "topic": TOPIC, "strategy": "bounded", "isolation_level": "read_committed",
                 "start": "earliest", "end": None, "max_events": read, "planned_records": read,
@@ -146,9 +147,9 @@ def build_report(frame: pd.DataFrame, run_id: str, *, generated_at: datetime | N
             },
             "records_scanned": read, "events_read": read, "events_valid": valid, "events_invalid": invalid,
             "invalid_by_reason": invalid_by_reason,
-            "stage_seconds": {"spark_init": 4.812, "plan": 0.104, "kafka_read": 3.377, "parse": 1.958,
+            "stage_seconds": {"engine_init": 0.012, "plan": 0.104, "kafka_read": 3.377, "parse": 1.958,
                               "features": 2.641, "detection": 1.207, "export": 1.533, "total": 15.79},
-            "versions": {"package": "0.1.0", "python": "3.11.9", "spark": "4.2.0", "kafka_client": "2.6.1",
+            "versions": {"package": "0.1.0", "python": "3.11.9", "duckdb": "2.0.1", "kafka_client": "2.6.1",
                          "librdkafka": "2.6.1"},
             "detector": {
                 "algorithm": "isolation_forest",

@@ -90,10 +90,11 @@ def test_the_model_phrases_the_answer_from_the_real_facts(api, fake, run):
     assert "Question: Is user erin anomalous?" in prompt and f"anomaly score {score}" in prompt
 
     metrics = metric_samples(httpx.get(api + "/metrics").text)
-    assert metrics[("assistant_llm_tokens_total", (("kind", "prompt"),))] == 120
-    assert metrics[("assistant_llm_tokens_total", (("kind", "completion"),))] == 30
-    assert metrics[("assistant_llm_cost_usd_total", ())] == pytest.approx(120 / 1000 * 0.5 + 30 / 1000 * 1.5)
-    assert metrics[("assistant_answers_total", (("phrased_by", "llm"),))] == 1
+    assert metrics[("streamguard_assistant_llm_tokens_total", (("kind", "prompt"),))] == 120
+    assert metrics[("streamguard_assistant_llm_tokens_total", (("kind", "completion"),))] == 30
+    expected_cost = 120 / 1000 * 0.5 + 30 / 1000 * 1.5
+    assert metrics[("streamguard_assistant_llm_cost_usd_total", ())] == pytest.approx(expected_cost)
+    assert metrics[("streamguard_assistant_answers_total", (("phrased_by", "llm"),))] == 1
 
 
 def test_a_failing_model_falls_back_to_the_template(api, fake, run):
@@ -103,8 +104,8 @@ def test_a_failing_model_falls_back_to_the_template(api, fake, run):
     assert body["phrased_by"] == "template"
     assert "manager is not anomalous" in body["answer"]
     metrics = metric_samples(httpx.get(api + "/metrics").text)
-    assert metrics[("assistant_llm_requests_total", (("outcome", "error"),))] == 1
-    assert metrics[("assistant_llm_tokens_total", (("kind", "prompt"),))] == 0
+    assert metrics[("streamguard_assistant_llm_requests_total", (("outcome", "error"),))] == 1
+    assert metrics[("streamguard_assistant_llm_tokens_total", (("kind", "prompt"),))] == 0
 
 
 def test_an_answer_without_the_real_score_is_rejected(api, fake, run):
@@ -114,7 +115,7 @@ def test_an_answer_without_the_real_score_is_rejected(api, fake, run):
     assert body["phrased_by"] == "template"
     assert f"{run.row('erin')['anomaly_score']:.3f}" in body["answer"]
     metrics = metric_samples(httpx.get(api + "/metrics").text)
-    assert metrics[("assistant_llm_requests_total", (("outcome", "rejected"),))] == 1
+    assert metrics[("streamguard_assistant_llm_requests_total", (("outcome", "rejected"),))] == 1
 
 
 def test_unknown_users_do_not_call_the_model(api, fake):

@@ -29,9 +29,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from pydantic import BaseModel, ValidationError
 
+from streamguard.contracts import FEATURE_COLUMNS, FEATURES, FLAG_COLUMN, SCORE_COLUMN, USER_COLUMN
 from streamguard.errors import DataError
 from streamguard.export import TRAINING_DATA
-from streamguard.contracts import FEATURE_COLUMNS, FEATURES, FLAG_COLUMN, SCORE_COLUMN, USER_COLUMN
 from streamguard.report import REPORT_FILE, AnomalyReport, TopAnomaly
 from streamguard.serve.models import AnomalyPage, FeaturePopulation, FeaturesResponse, Stats, UserRow
 
