@@ -19,7 +19,7 @@ Count = Annotated[int, Meta(ge=0, le=_INT64_MAX)]
 Port = Annotated[int, Meta(ge=0, le=65_535)]
 NonEmpty = Annotated[str, Meta(min_length=1)]
 Ip = Annotated[str, Meta(min_length=2, max_length=45)]
-User = Annotated[str, Meta(min_length=1, max_length=USER_MAX_LENGTH, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$")]
+User = Annotated[str, Meta(min_length=1, max_length=USER_MAX_LENGTH, pattern=r"^[^\x00-\x1f\x7f-\x9f]*\Z")]
 
 
 class Metadata(msgspec.Struct):
@@ -64,7 +64,7 @@ class DnsDetails(msgspec.Struct):
 
 
 class Event(msgspec.Struct):
-    event_id: Annotated[str, Meta(pattern=r"^evt_[0-9a-f]{32}$")]
+    event_id: Annotated[str, Meta(pattern=r"^evt_[0-9a-f]{32}\Z")]
     timestamp: Count
     event_type: Literal["auth_attempt", "network_connection", "file_access", "process_execution", "dns_query"]
     user: User

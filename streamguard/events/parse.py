@@ -197,11 +197,11 @@ def classify_value(value: bytes | None) -> tuple[str | None, tuple[Any, ...]]:
     try:
         event = decode_event(value)
     except msgspec.DecodeError:
-        return reason_of(value), _EMPTY_EVENT
+        return _reference(value)
     details = getattr(event, DETAILS_FIELD[event.event_type])
     location = event.metadata.geo_location or event.location
     if details is None or location is None:
-        return reason_of(value), _EMPTY_EVENT
+        return _reference(value)
     network = event.network_details if event.event_type == "network_connection" else None
     process = event.process_details if event.event_type == "process_execution" else None
     return None, (
@@ -211,21 +211,32 @@ def classify_value(value: bytes | None) -> tuple[str | None, tuple[Any, ...]]:
     )
 
 
-def reason_of(value: bytes) -> str:
-    """Why a UTF-8 ``value`` is not a valid event: the reference checks, in ``QUARANTINE_REASONS`` order.
+def _reference(value: bytes) -> tuple[str | None, tuple[Any, ...]]:
+    """The reference checks, in ``QUARANTINE_REASONS`` order, for a UTF-8 value the fast path turned down.
 
-    Called only for records the fast path rejected; a record both paths would accept is a bug, reported as
-    ``out_of_range`` rather than let through.
+    The reference decides: a repeated key keeps its last value here (an earlier, invalid occurrence that the fast
+    path rejected does not count), so such an event is valid and its columns come from the decoded dict.
     """
     try:
         event = _decode(value)
     except msgspec.DecodeError:
-        return "invalid_json"
+        return "invalid_json", _EMPTY_EVENT
     if type(event) is not dict or _wrong_type(event):
-        return "wrong_type"
+        return "wrong_type", _EMPTY_EVENT
     if _missing_required(event):
-        return "missing_required"
-    return "out_of_range"
+        return "missing_required", _EMPTY_EVENT
+    if _out_of_range(event):
+        return "out_of_range", _EMPTY_EVENT
+    metadata = event["metadata"]
+    kind = event["event_type"]
+    network = event["network_details"] if kind == "network_connection" else None
+    process = event["process_details"] if kind == "process_execution" else None
+    return None, (
+        event["event_id"], event["timestamp"], kind, event["user"], event["source_ip"], event["destination_ip"],
+        float(event["threat_score"]), event["status"], metadata.get("geo_location") or event.get("location"),
+        metadata["hostname"], network["bytes_sent"] if network else None,
+        process["is_signed"] if process else None,
+    )
 
 
 def is_valid_reference(event: Any) -> bool:
