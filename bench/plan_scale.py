@@ -247,6 +247,7 @@ def print_table(record: dict) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     started = datetime.now(UTC)
+    commit = _commit_info()  # before anything runs: others may commit to this checkout meanwhile
     machine_start = machine_info()
     with bench_broker() as broker, planners(args.baseline_rev) as planner_list:
         bootstrap = broker.bootstrap
@@ -264,7 +265,7 @@ def run(args: argparse.Namespace) -> dict:
     return {
         "format": FORMAT,
         "date": started.isoformat(),
-        "commit": _commit_info(),
+        "commit": commit,
         "machine": {**{k: v for k, v in machine_start.items() if k != "load_avg"},
                     "load_avg_start": machine_start["load_avg"], "load_avg_end": machine_end["load_avg"]},
         "versions": versions(broker=broker_kind()),
