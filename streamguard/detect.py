@@ -28,17 +28,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
-from sklearn.cluster import KMeans
-from sklearn.ensemble import IsolationForest
-from sklearn.preprocessing import StandardScaler
 
 from streamguard.contracts.columns import FLAG_COLUMN, SCORE_COLUMN, USER_COLUMN
 from streamguard.contracts.features import MODEL_FEATURE_COLUMNS
 from streamguard.errors import DetectionError
+
+if TYPE_CHECKING:
+    from sklearn.cluster import KMeans
+    from sklearn.ensemble import IsolationForest
+    from sklearn.preprocessing import StandardScaler
 
 Algorithm = Literal["isolation_forest", "kmeans"]
 ALGORITHMS: tuple[str, ...] = ("isolation_forest", "kmeans")
@@ -137,7 +139,7 @@ class FittedDetector:
         if bad.any():
             values = np.where(bad, self.scaler.mean_, values)
         standardised = self.scaler.transform(values)
-        if isinstance(self.model, IsolationForest):
+        if self.summary.algorithm == "isolation_forest":
             return -self.model.score_samples(standardised)
         return _nearest_distance(standardised, self.centroids)
 
@@ -185,6 +187,9 @@ def fit_detector(rows: pd.DataFrame, config: DetectorConfig) -> FittedDetector:
         bad = [name for name, ok in zip(columns, finite.all(axis=0), strict=True) if not ok]
         raise DetectionError(f"feature column(s) {', '.join(bad)} hold missing or infinite values")
 
+    # scikit-learn (and SciPy under it) takes a second to import: only a run that fits a model pays for it.
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+
     # StandardScaler leaves a zero-variance column at scale 1, so a constant feature becomes 0 instead of NaN.
     scaler = StandardScaler().fit(values)
     standardised = scaler.transform(values)
@@ -229,6 +234,8 @@ class _Fit(NamedTuple):
 
 
 def _fit_isolation_forest(standardised: np.ndarray, config: DetectorConfig) -> _Fit:
+    from sklearn.ensemble import IsolationForest  # noqa: PLC0415
+
     model = IsolationForest(
         n_estimators=config.n_estimators,
         contamination=config.contamination,
@@ -248,6 +255,8 @@ def _fit_isolation_forest(standardised: np.ndarray, config: DetectorConfig) -> _
 def _fit_kmeans(standardised: np.ndarray, config: DetectorConfig) -> _Fit:
     # More clusters than distinct points makes sklearn warn and leave clusters empty.
     clusters = min(config.kmeans_clusters, len(np.unique(standardised, axis=0)))
+    from sklearn.cluster import KMeans  # noqa: PLC0415
+
     model = KMeans(n_clusters=clusters, n_init=KMEANS_N_INIT, random_state=config.random_state).fit(
         standardised
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -85,6 +86,20 @@ def _new_run_id() -> str:
     return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z-" + uuid.uuid4().hex[:6]
 
 
+def _preload_detector_libraries() -> None:
+    """Import scikit-learn (about a second, mostly SciPy) and jsonschema while the broker is asked and read.
+
+    Runs in a daemon thread; the detection stage's own import then finds the modules loaded (or waits on Python's
+    import lock for the rest). Kafka reads and DuckDB release the GIL, so on a cold run the two overlap.
+    """
+    try:
+        import jsonschema  # noqa: F401, PLC0415
+        import sklearn.ensemble  # noqa: F401, PLC0415
+        import sklearn.preprocessing  # noqa: F401, PLC0415
+    except Exception as exc:  # noqa: BLE001 - the detection stage reports the real error when it imports
+        log.debug("preloading scikit-learn failed: %s", exc)
+
+
 def run_pipeline(
     config: RunConfig, *, spark: SparkSession | None = None, progress: bool = True, engine: Engine | None = None
 ) -> RunResult:
@@ -92,6 +107,7 @@ def run_pipeline(
 
     ``spark`` runs the Spark engine on an existing session (left running); ``engine`` runs a given engine.
     """
+    threading.Thread(target=_preload_detector_libraries, name="preload-sklearn", daemon=True).start()
     clock = StageClock(console=Console(stderr=True) if progress else None)
     publisher = RunPublisher(config.output)
     run_id = _new_run_id()

@@ -14,7 +14,6 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import jsonschema
 from pydantic import BaseModel, ConfigDict, Field
 
 from streamguard.errors import OutputError
@@ -134,6 +133,8 @@ def report_schema() -> dict[str, Any]:
 
 def validate_report(document: dict[str, Any]) -> None:
     """Raise OutputError when ``document`` does not satisfy the shipped report schema."""
+    import jsonschema  # noqa: PLC0415 - a third of a second; only writing or checking a report needs it
+
     validator = jsonschema.Draft202012Validator(report_schema())
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
     if errors:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -30,14 +30,12 @@ BATCH_RECORDS = 100_000
 # No record and no progress for this long means the broker is gone: the run fails well inside 30 s.
 STALL_TIMEOUT_S = 20.0
 _POLL_S = 0.5
-# librdkafka pre-fetches per partition into a local queue; these settings let one consume() call return many
-# thousands of records for a large slice, while a small slice fetches only what it needs.
-_FETCH_SETTINGS = {
-    "fetch.max.bytes": 64 * 1024 * 1024,
-    "max.partition.fetch.bytes": 8 * 1024 * 1024,
-    "queued.max.messages.kbytes": 256 * 1024,
-    "fetch.wait.max.ms": 50,
-}
+# A fetch returns up to max.partition.fetch.bytes per partition whatever the range needs, so a fixed large value makes
+# a 1,000-record slice of a big topic pull megabytes it throws away (measured: 0.8-1.4 s instead of 0.2 s for 1,000
+# records). The fetch size therefore follows the slice: about this many bytes per planned record, within bounds.
+_BYTES_PER_RECORD_GUESS = 1_024
+_MIN_PARTITION_FETCH_BYTES = 64 * 1024
+_MAX_PARTITION_FETCH_BYTES = 8 * 1024 * 1024
 RAW_SCHEMA = pa.schema([
     ("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()), ("timestamp", pa.int64()),
     ("value", pa.binary()),
@@ -76,6 +74,18 @@ def read_ranges(plan: ReadPlan) -> tuple[PartitionRange, ...]:
     )
 
 
+def fetch_settings(ranges: Iterable[PartitionRange]) -> dict[str, int]:
+    """librdkafka fetch sizes that fit the slice: small for a small slice, large (fewer round trips) for a big one."""
+    largest = max((r.count for r in ranges), default=0)
+    per_partition = min(_MAX_PARTITION_FETCH_BYTES,
+                        max(_MIN_PARTITION_FETCH_BYTES, largest * _BYTES_PER_RECORD_GUESS))
+    return {
+        "max.partition.fetch.bytes": per_partition,
+        "fetch.max.bytes": max(per_partition, min(64 * 1024 * 1024, 8 * per_partition)),
+        "queued.max.messages.kbytes": max(1024, 4 * per_partition // 1024),
+    }
+
+
 def within_time_range(batch: pa.RecordBatch, plan: ReadPlan) -> pa.RecordBatch:
     """A pure time-range read (no ``max_events``) keeps only records whose Kafka timestamp lies in the range.
 
@@ -110,7 +120,8 @@ def consume_plan(
         "auto.offset.reset": "error",
         "isolation.level": plan.isolation_level,
         "enable.partition.eof": True,
-        **_FETCH_SETTINGS,
+        "fetch.wait.max.ms": 50,
+        **fetch_settings(ranges.values()),
         **(properties or {}),
     })
     try:
