@@ -1,4 +1,4 @@
-"""The event JSON Schema, the validator, and the Spark schema that mirrors it."""
+"""The event JSON Schema and the validator."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from streamguard.events import (
     EVENT_TYPES,
     STATUSES,
     geo_location,
-    spark_event_schema,
     validate_event,
 )
 from streamguard.synth.invalid import INVALID_KINDS
@@ -55,6 +54,15 @@ def test_schema_is_draft_2020_12_with_an_id_and_the_same_enums_as_the_constants(
     assert tuple(EVENT_SCHEMA["$defs"]["event_type"]["enum"]) == EVENT_TYPES
     assert tuple(EVENT_SCHEMA["properties"]["status"]["enum"]) == STATUSES
     assert set(DETAILS_FIELD.values()) <= set(EVENT_SCHEMA["properties"])
+
+
+def test_schema_constants_match_the_contracts_and_the_parser():
+    from streamguard.contracts import columns
+    from streamguard.events import parse
+
+    assert EVENT_TYPES == columns.EVENT_TYPES
+    assert STATUSES == columns.STATUSES
+    assert DETAILS_FIELD == parse.DETAILS_FIELD
 
 
 def test_a_complete_event_is_valid():
@@ -164,29 +172,6 @@ def test_a_repeated_key_is_accepted_and_the_last_occurrence_wins():
 
 def test_validate_event_rejects_non_objects():
     assert validate_event([1, 2]) == ["<root>: [1, 2] is not of type 'object'"]
-
-
-def test_spark_schema_is_all_nullable_and_mirrors_the_json_schema():
-    from pyspark.sql.types import BooleanType, DoubleType, LongType, StructType
-
-    schema = spark_event_schema()
-    assert set(schema.fieldNames()) == set(EVENT_SCHEMA["properties"])
-    fields = {f.name: f for f in schema.fields}
-    assert all(f.nullable for f in schema.fields)
-    assert fields["timestamp"].dataType == LongType()
-    assert fields["threat_score"].dataType == DoubleType()
-    metadata = fields["metadata"].dataType
-    assert isinstance(metadata, StructType)
-    assert set(metadata.fieldNames()) == set(EVENT_SCHEMA["$defs"]["metadata"]["properties"])
-    for details in DETAILS_FIELD.values():
-        struct = fields[details].dataType
-        assert isinstance(struct, StructType)
-        assert set(struct.fieldNames()) == set(EVENT_SCHEMA["$defs"][details]["properties"]), details
-        assert all(f.nullable for f in struct.fields)
-    network = {f.name: f.dataType for f in fields["network_details"].dataType.fields}
-    assert network["source_port"] == network["bytes_sent"] == network["duration_ms"] == LongType()
-    process = {f.name: f.dataType for f in fields["process_details"].dataType.fields}
-    assert process["is_signed"] == BooleanType()
 
 
 def test_importing_the_schema_module_does_not_import_pyspark_or_jsonschema():

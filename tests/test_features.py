@@ -1,3 +1,5 @@
+"""The feature stage of both engines against hand-computed values, and the two engines against each other."""
+
 from __future__ import annotations
 
 import math
@@ -5,11 +7,17 @@ import statistics
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
-from pyspark.sql.types import DoubleType, LongType
 
+from streamguard.contracts.columns import EVENT_TYPES, STATUSES
+from streamguard.contracts.features import FEATURES
 from streamguard.errors import DataError
-from streamguard.features import FEATURE_COLUMNS, FEATURES, build_features
+from streamguard.features import FEATURE_COLUMNS
+
+INT64_MAX = 2**63 - 1
+DTYPES = {"long": np.dtype("int64"), "double": np.dtype("float64")}
 
 
 def ms(*parts: int) -> int:
@@ -24,106 +32,35 @@ def event(user: str, when: tuple[int, ...], event_type: str, **fields: Any) -> d
 
 # 2024-01-01 is a Monday, 2024-01-06 a Saturday, 2024-01-07 a Sunday.
 ALICE = [
-    event(
-        "alice",
-        (2024, 1, 1, 2),
-        "auth_attempt",
-        status="failed",
-        source_ip="10.0.0.1",
-        geo_location="US",
-        threat_score=0.2,
-    ),
-    event(
-        "alice",
-        (2024, 1, 1, 2, 0, 0, 500),
-        "auth_attempt",
-        source_ip="10.0.0.1",
-        geo_location="US",
-        threat_score=0.4,
-    ),
-    event(
-        "alice",
-        (2024, 1, 1, 10, 0, 0, 500),
-        "network_connection",
-        source_ip="10.0.0.2",
-        geo_location="DE",
-        threat_score=0.6,
-        network_details={"protocol": "TCP", "bytes_sent": 1000, "bytes_received": 5},
-    ),
-    event(
-        "alice",
-        (2024, 1, 6, 10, 0, 0, 500),
-        "process_execution",
-        status="blocked",
-        source_ip="10.0.0.3",
-        threat_score=0.8,
-        process_details={"process_name": "nc", "is_signed": False},
-    ),
-    event(
-        "alice",
-        (2024, 1, 6, 10, 30, 0, 500),
-        "dns_query",
-        source_ip="10.0.0.1",
-        geo_location="US",
-        threat_score=1.0,
-    ),
+    event("alice", (2024, 1, 1, 2), "auth_attempt", status="failed", source_ip="10.0.0.1", geo_location="US",
+          threat_score=0.2),
+    event("alice", (2024, 1, 1, 2, 0, 0, 500), "auth_attempt", source_ip="10.0.0.1", geo_location="US",
+          threat_score=0.4),
+    event("alice", (2024, 1, 1, 10, 0, 0, 500), "network_connection", source_ip="10.0.0.2", geo_location="DE",
+          threat_score=0.6, bytes_sent=1000),
+    event("alice", (2024, 1, 6, 10, 0, 0, 500), "process_execution", status="blocked", source_ip="10.0.0.3",
+          threat_score=0.8, is_signed=False),
+    event("alice", (2024, 1, 6, 10, 30, 0, 500), "dns_query", source_ip="10.0.0.1", geo_location="US",
+          threat_score=1.0),
 ]
 BOB = [
-    event(
-        "bob",
-        (2024, 1, 7, 23, 59, 59, 999),
-        "file_access",
-        source_ip="10.1.0.1",
-        geo_location="FR",
-        threat_score=0.3,
-    ),
+    event("bob", (2024, 1, 7, 23, 59, 59, 999), "file_access", source_ip="10.1.0.1", geo_location="FR",
+          threat_score=0.3),
 ]
 # Two events in the same millisecond (ordered by event_id) and the 05:59:59.999 / 06:00 edge of unusual hours.
 CAROL = [
-    event(
-        "carol",
-        (2024, 1, 2, 5, 59, 59, 999),
-        "auth_attempt",
-        status="failed",
-        source_ip="10.2.0.1",
-        threat_score=0.5,
-    ),
-    event(
-        "carol",
-        (2024, 1, 2, 5, 59, 59, 999),
-        "auth_attempt",
-        status="failed",
-        source_ip="10.2.0.1",
-        threat_score=0.7,
-    ),
+    event("carol", (2024, 1, 2, 5, 59, 59, 999), "auth_attempt", status="failed", source_ip="10.2.0.1",
+          threat_score=0.5),
+    event("carol", (2024, 1, 2, 5, 59, 59, 999), "auth_attempt", status="failed", source_ip="10.2.0.1",
+          threat_score=0.7),
     event("carol", (2024, 1, 2, 6), "auth_attempt", status="blocked", source_ip="10.2.0.1", threat_score=0.9),
 ]
 # Unknown signature counts as signed; events without network data add no bytes.
 DAVE = [
-    event(
-        "dave",
-        (2024, 1, 3, 12),
-        "process_execution",
-        process_details={"process_name": "a", "is_signed": None},
-    ),
-    event(
-        "dave",
-        (2024, 1, 3, 12, 0, 2),
-        "process_execution",
-        process_details={"process_name": "b", "is_signed": True},
-    ),
-    event(
-        "dave",
-        (2024, 1, 3, 12, 0, 4),
-        "process_execution",
-        process_details={"process_name": "c", "is_signed": False},
-    ),
-    event(
-        "dave",
-        (2024, 1, 4, 12),
-        "network_connection",
-        network_details={"protocol": "UDP", "bytes_sent": None},
-    ),
+    event("dave", (2024, 1, 3, 12), "process_execution", is_signed=None),
+    event("dave", (2024, 1, 3, 12, 0, 2), "process_execution", is_signed=True),
+    event("dave", (2024, 1, 3, 12, 0, 4), "process_execution", is_signed=False),
+    event("dave", (2024, 1, 4, 12), "network_connection", bytes_sent=None),
 ]
 
 ALICE_GAPS = [0.5, 8 * 3600.0, 5 * 86400.0, 1800.0]
@@ -246,71 +183,162 @@ EXPECTED: dict[str, dict[str, float]] = {
 }
 
 
-def collect_by_user(frame) -> dict[str, dict[str, float]]:
-    return {row["user"]: row.asDict() for row in frame.orderBy("user").collect()}
+def by_user(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    return {row["user"]: row for row in frame.to_dict(orient="records")}
+
+
+def mismatches(actual: dict[str, Any], expected: dict[str, float]) -> dict[str, tuple[Any, float]]:
+    return {
+        name: (actual[name], value)
+        for name, value in expected.items()
+        if actual[name] is None or not math.isclose(actual[name], value, rel_tol=1e-9, abs_tol=1e-12)
+    }
 
 
 @pytest.fixture(scope="module")
-def features(make_events):
-    return build_features(make_events([*ALICE, *BOB, *CAROL, *DAVE]))
-
-
-@pytest.fixture(scope="module")
-def by_user(features) -> dict[str, dict[str, float]]:
-    return collect_by_user(features)
+def features(make_events, compute_features) -> pd.DataFrame:
+    return compute_features(make_events([*ALICE, *BOB, *CAROL, *DAVE]))
 
 
 def test_registry_names_the_output_columns_in_order() -> None:
     assert tuple(feature.name for feature in FEATURES) == FEATURE_COLUMNS
     assert len(set(FEATURE_COLUMNS)) == len(FEATURE_COLUMNS)
     assert all(feature.definition.strip() and feature.unit.strip() for feature in FEATURES)
+    assert all(feature.dtype in DTYPES for feature in FEATURES)
     assert set(EXPECTED["alice"]) == set(FEATURE_COLUMNS)
 
 
-def test_one_row_per_user_with_user_first_and_typed_columns(features, by_user) -> None:
-    assert features.columns == ["user", *FEATURE_COLUMNS]
-    types = {field.name: field.dataType for field in features.schema.fields}
-    assert all(isinstance(types[name], LongType | DoubleType) for name in FEATURE_COLUMNS)
-    assert isinstance(types["total_events"], LongType)
-    assert isinstance(types["failed_auth_rate"], DoubleType)
-    assert list(by_user) == ["alice", "bob", "carol", "dave"]
+def test_one_row_per_user_with_user_first_and_typed_columns(features: pd.DataFrame) -> None:
+    assert list(features.columns) == ["user", *FEATURE_COLUMNS]
+    assert {name: features[name].dtype for name in FEATURE_COLUMNS} == {
+        feature.name: DTYPES[feature.dtype] for feature in FEATURES
+    }
+    assert list(features["user"]) == ["alice", "bob", "carol", "dave"]
+
+
+def test_no_feature_is_null(features: pd.DataFrame) -> None:
+    assert not features.isna().any().any()
 
 
 @pytest.mark.parametrize("user", sorted(EXPECTED))
-def test_every_feature_matches_the_hand_computed_value(by_user, user: str) -> None:
-    actual = by_user[user]
-    mismatched = {
-        name: (actual[name], expected)
-        for name, expected in EXPECTED[user].items()
-        if actual[name] is None or not math.isclose(actual[name], expected, rel_tol=1e-9, abs_tol=1e-12)
-    }
-    assert mismatched == {}
+def test_every_feature_matches_the_hand_computed_value(features: pd.DataFrame, user: str) -> None:
+    assert mismatches(by_user(features)[user], EXPECTED[user]) == {}
 
 
-def test_calendar_features_ignore_the_session_time_zone(spark, make_events) -> None:
+def test_bytes_sent_is_summed_exactly_without_overflow(make_events, compute_features) -> None:
+    events = make_events([
+        event("eve", (2024, 1, 1, 12), "network_connection", bytes_sent=INT64_MAX),
+        event("eve", (2024, 1, 1, 13), "network_connection", bytes_sent=INT64_MAX),
+        event("eve", (2024, 1, 1, 14), "network_connection", bytes_sent=None),
+    ])
+    total = compute_features(events)["total_bytes_sent"]
+    assert total.dtype == np.float64
+    assert total.tolist() == [float(2 * INT64_MAX)]
+
+
+def test_calendar_features_ignore_the_session_time_zone(request, engine: str, make_events, compute_features) -> None:
     events = make_events([*ALICE, *BOB, *CAROL])
-    expected = collect_by_user(build_features(events))
-    spark.conf.set("spark.sql.session.timeZone", "Asia/Kolkata")
+    expected = compute_features(events)
+    if engine == "spark":
+        spark = request.getfixturevalue("spark")
+        spark.conf.set("spark.sql.session.timeZone", "Asia/Kolkata")
+        try:
+            shifted = compute_features(events)
+        finally:
+            spark.conf.set("spark.sql.session.timeZone", "UTC")
+    else:
+        from streamguard.engines.embedded import connect, embedded_features  # noqa: PLC0415
+
+        db = connect(threads=1)
+        try:
+            db.execute("SET TimeZone = 'Asia/Kolkata'")
+            shifted = embedded_features(events, db).to_pandas()
+        finally:
+            db.close()
+    pd.testing.assert_frame_equal(shifted, expected)
+
+
+def test_input_order_does_not_change_the_features(make_events, compute_features) -> None:
+    forward = compute_features(make_events([*CAROL, *ALICE]))
+    backward = compute_features(make_events([*reversed(ALICE), *reversed(CAROL)]), partitions=3)
+    assert list(backward["user"]) == ["alice", "carol"]
+    for user in ("alice", "carol"):
+        assert mismatches(by_user(backward)[user], EXPECTED[user]) == {}
+    pd.testing.assert_frame_equal(backward, forward, check_exact=False, rtol=1e-12)
+
+
+def test_no_events_give_an_empty_table(make_events, compute_features) -> None:
+    empty = compute_features(make_events([]))
+    assert list(empty.columns) == ["user", *FEATURE_COLUMNS]
+    assert len(empty) == 0
+
+
+def test_missing_column_is_a_data_error(request, engine: str, make_events, features_of) -> None:
+    events = make_events(ALICE).drop_columns(["threat_score"])
+    if engine == "embedded":
+        with pytest.raises(DataError, match="threat_score"):
+            features_of(engine, events)
+        return
+    # Spark's errors become ours at the engine's boundary: every stage runs inside SparkEngine.errors.
+    from streamguard.engines.spark import SparkEngine  # noqa: PLC0415
+
+    spark = request.getfixturevalue("spark")
+    spark_engine = SparkEngine(bootstrap="127.0.0.1:9", master="local[2]", session=spark)
     try:
-        shifted = collect_by_user(build_features(events))
+        with pytest.raises(DataError, match="threat_score"), spark_engine.errors("features"):
+            features_of(engine, events, spark=spark)
     finally:
-        spark.conf.set("spark.sql.session.timeZone", "UTC")
-    assert shifted == expected
+        spark_engine.close()
 
 
-def test_input_order_does_not_change_the_features(make_events) -> None:
-    forward = collect_by_user(build_features(make_events([*CAROL, *ALICE])))
-    shuffled = make_events([*reversed(ALICE), *reversed(CAROL)]).repartition(3)
-    backward = collect_by_user(build_features(shuffled))
-    assert backward == forward
+def random_events(make_events, seed: int, n_rows: int):
+    """Schema-shaped events: several users, every event type and status, null IPs and locations, equal times."""
+    rng = np.random.default_rng(seed)
+    users = [f"user-{index:02d}" for index in range(9)] + ["zoë", "山田"]
+    # Few distinct instants (a week, 2-hour steps, a few offsets) so equal timestamps are common.
+    base = ms(2024, 3, 1)
+    instants = base + rng.integers(0, 84, n_rows) * 7_200_000 + rng.choice([0, 0, 1, 500, 999, 3_599_999], n_rows)
+    rows = []
+    for index in range(n_rows):
+        event_type = str(rng.choice(EVENT_TYPES))
+        rows.append({
+            "user": users[int(rng.integers(0, len(users)))],
+            "timestamp": int(instants[index]),
+            "event_type": event_type,
+            "status": str(rng.choice(STATUSES)),
+            "source_ip": None if rng.random() < 0.15 else f"10.0.{int(rng.integers(0, 3))}.{int(rng.integers(0, 6))}",
+            "destination_ip": "10.9.9.9",
+            "geo_location": None if rng.random() < 0.2 else str(rng.choice(["Berlin, DE", "Lagos, NG", "Lima, PE"])),
+            "threat_score": float(rng.choice([0.0, 1.0, rng.random()])),
+            "bytes_sent": (
+                (None if rng.random() < 0.1 else int(rng.integers(0, 2**62)))
+                if event_type == "network_connection" else None
+            ),
+            "is_signed": (
+                [None, True, False][int(rng.integers(0, 3))] if event_type == "process_execution" else None
+            ),
+        })
+    return make_events(rows)
 
 
-def test_no_events_give_an_empty_table(make_events) -> None:
-    empty = build_features(make_events(ALICE).limit(0))
-    assert empty.columns == ["user", *FEATURE_COLUMNS]
-    assert empty.collect() == []
+def test_both_engines_compute_the_same_features(spark, make_events, features_of) -> None:
+    events = random_events(make_events, seed=20240301, n_rows=400)
+    assert set(events.column("event_type").to_pylist()) == set(EVENT_TYPES)
+    assert events.column("source_ip").null_count > 0 and events.column("geo_location").null_count > 0
+    timestamps = events.select(["user", "timestamp"]).to_pandas()
+    assert timestamps.duplicated().any(), "the sample should hold equal timestamps of one user"
 
-
-def test_missing_column_is_a_data_error(make_events) -> None:
-    with pytest.raises(DataError, match="threat_score"):
-        build_features(make_events(ALICE).drop("threat_score"))
+    embedded = features_of("embedded", events)
+    on_spark = features_of("spark", events, spark=spark, partitions=3)
+    assert list(embedded["user"]) == list(on_spark["user"])
+    assert len(embedded) == 11
+    different = {
+        (user, name): (left, right)
+        for name in FEATURE_COLUMNS
+        for user, left, right in zip(embedded["user"], embedded[name], on_spark[name], strict=True)
+        if not math.isclose(left, right, rel_tol=1e-9, abs_tol=1e-12)
+    }
+    assert different == {}
+    assert {name: on_spark[name].dtype for name in FEATURE_COLUMNS} == {
+        name: embedded[name].dtype for name in FEATURE_COLUMNS
+    }

@@ -1,4 +1,4 @@
-"""The event wire format: JSON Schema, validation, and the Spark schema used to parse it."""
+"""The event wire format: its JSON Schema and validation (parsing records into events is ``events.parse``)."""
 
 from streamguard.events.schema import (
     DETAILS_FIELD,
@@ -6,11 +6,9 @@ from streamguard.events.schema import (
     EVENT_TYPES,
     STATUSES,
     geo_location,
-    spark_event_schema,
     validate_event,
 )
 
 __all__ = [
-    "DETAILS_FIELD", "EVENT_SCHEMA", "EVENT_TYPES", "STATUSES", "geo_location", "spark_event_schema",
-    "validate_event",
+    "DETAILS_FIELD", "EVENT_SCHEMA", "EVENT_TYPES", "STATUSES", "geo_location", "validate_event",
 ]

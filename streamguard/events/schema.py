@@ -1,20 +1,18 @@
-"""The StreamGuard event wire format: its JSON Schema, a validator, and the matching Spark schema.
+"""The StreamGuard event wire format: its JSON Schema and a validator.
 
 One JSON object per Kafka message value; ``event.schema.json`` next to this module is the contract. Two
 producer quirks are part of it:
 
 * a flat top-level ``location`` may replace ``metadata.geo_location`` (``metadata`` itself stays required);
   read the location of an event with :func:`geo_location`, which prefers ``metadata.geo_location``;
-* a key repeated in the JSON text is accepted and the last occurrence wins, as with ``json.loads`` and Spark's
-  ``from_json``.
+* a key repeated in the JSON text is accepted and the last occurrence wins, as with ``json.loads`` (and the
+  parser, ``streamguard.events.parse``).
 
 Usage::
 
     event = json.loads(value)
     errors = validate_event(event)        # [] when valid
     where = geo_location(event)           # "Berlin, DE"
-
-    parsed = df.select(from_json(col("value").cast("string"), spark_event_schema()).alias("e"))
 """
 
 from __future__ import annotations
@@ -26,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
-    from pyspark.sql.types import StructType
 
 EVENT_SCHEMA: dict[str, Any] = json.loads(
     resources.files("streamguard.events").joinpath("event.schema.json").read_text(encoding="utf-8")
@@ -45,7 +42,6 @@ DETAILS_FIELD: dict[str, str] = {
     "dns_query": "dns_details",
 }
 """The details object each event type carries (exactly one per event)."""
-
 
 
 @functools.cache
@@ -85,43 +81,3 @@ def geo_location(event: dict[str, Any]) -> str | None:
     location = event.get("location")
     return location if isinstance(location, str) else None
 
-
-def spark_event_schema() -> StructType:
-    """The explicit schema to parse event JSON with ``from_json``; every field is nullable.
-
-    It holds both ``metadata.geo_location`` and the flat top-level ``location`` (coalesce them) and every
-    details struct. Nullability is deliberate: a missing or mistyped field comes back as null, so the parser
-    must check required fields itself (or use :func:`validate_event` on a sample).
-    """
-    # Imported here so that importing this module (e.g. from the generator) does not pull in pyspark.
-    from pyspark.sql.types import BooleanType, DoubleType, LongType, StringType, StructField, StructType
-
-    def struct(*fields: tuple[str, Any]) -> StructType:
-        return StructType([StructField(name, kind, nullable=True) for name, kind in fields])
-
-    string, long = StringType(), LongType()
-    return struct(
-        ("event_id", string),
-        ("timestamp", long),
-        ("event_type", string),
-        ("user", string),
-        ("source_ip", string),
-        ("destination_ip", string),
-        ("threat_score", DoubleType()),
-        ("status", string),
-        ("location", string),
-        ("metadata", struct(
-            ("hostname", string), ("geo_location", string), ("user_agent", string), ("session_id", string),
-        )),
-        ("auth_details", struct(("auth_type", string), ("failure_reason", string), ("attempts_count", long))),
-        ("network_details", struct(
-            ("protocol", string), ("source_port", long), ("destination_port", long),
-            ("bytes_sent", long), ("bytes_received", long), ("duration_ms", long),
-        )),
-        ("file_details", struct(("file_path", string), ("operation", string), ("file_size_bytes", long))),
-        ("process_details", struct(
-            ("process_name", string), ("command_line", string), ("user_privileges", string),
-            ("is_signed", BooleanType()),
-        )),
-        ("dns_details", struct(("query_name", string), ("query_type", string), ("response_code", string))),
-    )
