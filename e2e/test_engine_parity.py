@@ -153,3 +153,24 @@ def _streamguard(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=600, check=False)
 
 
+
+
+def test_parsing_in_worker_processes_gives_what_one_process_gives(
+    bootstrap: str, awkward_topic, embedded_run, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    # Large slices are parsed by worker processes while the read goes on; force that path on this small topic.
+    from streamguard.engines import embedded  # noqa: PLC0415
+
+    monkeypatch.setattr(embedded, "PARALLEL_PARSE_MIN_RECORDS", 1)
+    monkeypatch.setattr("streamguard.kafka.consume.BATCH_RECORDS", 500)
+    topic, _ = awkward_topic
+    output = tmp_path / "workers"
+    engine = embedded.EmbeddedEngine(bootstrap=bootstrap, workers=2)
+    run_pipeline(RunConfig(topic=topic, bootstrap=bootstrap, output=output, max_events=EVENTS), progress=False,
+                 engine=engine)
+    assert engine._pool is None, "the worker pool outlived the run"
+    same, *_ = _outputs(output)
+    reference, *_ = _outputs(embedded_run)
+    assert same.run.invalid_by_reason == reference.run.invalid_by_reason
+    assert same.run.events_read == reference.run.events_read == EVENTS
+    assert [t.model_dump() for t in same.top_anomalies] == [t.model_dump() for t in reference.top_anomalies]

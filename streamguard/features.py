@@ -44,7 +44,7 @@ enriched AS (
   SELECT *,
     clock_hour % 24 AS hour,
     (day + {_EPOCH_WEEKDAY}) % 7 AS weekday,
-    CAST(ts - lag(ts) OVER (PARTITION BY uid ORDER BY ts, event_id) AS DOUBLE) / 1000 AS gap_s,
+    ts - lag(ts) OVER (PARTITION BY uid ORDER BY ts, event_id) AS gap_ms,
     count(*) OVER (PARTITION BY uid, source_ip) AS ip_events,
     count(*) OVER (PARTITION BY uid, clock_hour) AS hour_events
   FROM base

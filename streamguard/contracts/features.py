@@ -6,9 +6,13 @@ compatibility macros), so the embedded and the Spark engine cannot drift apart; 
 assembles the query. The README and the API render this registry rather than restating it.
 
 The expressions read the per-user aggregates in ``AGGREGATES`` (computed over the events of one user, enriched
-with the columns in ``streamguard.features``: ``hour``, ``weekday``, ``day``, ``gap_s``, ``ip_events``,
+with the columns in ``streamguard.features``: ``hour``, ``weekday``, ``day``, ``gap_ms``, ``ip_events``,
 ``hour_events``). SQL is written in the common subset of both dialects: integer arithmetic cast to DOUBLE before
 dividing (Spark reads ``1000.0`` as a decimal), ``x * x`` rather than ``^`` (a bitwise XOR in Spark).
+
+Every sum is exact (integers, or DECIMAL), never a running sum of doubles: a floating-point sum depends on the
+order rows arrive in, which differs between runs (Kafka partitions interleave) and between engines. So a feature
+is a function of the set of events alone, and two runs over one slice give the same bits.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from streamguard.contracts.columns import EVENT_TYPES
 
 UNUSUAL_HOURS = range(0, 6)
 BURST_GAP_S = 1.0
+GAP_CAP_MS = 10**13
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +47,9 @@ def _ratio(numerator: str, denominator: str) -> str:
     return f"CASE WHEN {denominator} > 0 THEN CAST({numerator} AS DOUBLE) / {denominator} ELSE CAST(0 AS DOUBLE) END"
 
 
+# Not least(): both engines' least() skips nulls, which would turn the first event's missing gap into the cap.
+_CAPPED_GAP = f"CASE WHEN gap_ms > {GAP_CAP_MS} THEN {GAP_CAP_MS} ELSE gap_ms END"
+
 # Per-user aggregates over the enriched events; the features below are expressions over these.
 AGGREGATES: dict[str, str] = {
     "n_events": "count(*)",
@@ -49,7 +57,8 @@ AGGREGATES: dict[str, str] = {
     "n_types": "count(DISTINCT event_type)",
     "n_locations": "count(DISTINCT geo_location)",
     "n_days": "count(DISTINCT day)",
-    "mean_threat": "avg(threat_score)",
+    # Threat scores are summed as DECIMAL(38, 18): exact, whatever the order of the rows.
+    "threat_sum": "sum(CAST(threat_score AS DECIMAL(38, 18)))",
     "top_threat": "max(threat_score)",
     "n_failed_auth": _count_if("event_type = 'auth_attempt' AND status = 'failed'"),
     "n_unusual_hour": _count_if(f"hour < {UNUSUAL_HOURS.stop}"),
@@ -57,10 +66,13 @@ AGGREGATES: dict[str, str] = {
     **{f"n_{kind}": _count_if(f"event_type = '{kind}'") for kind in EVENT_TYPES},
     **{f"n_hour_{hour}": _count_if(f"hour = {hour}") for hour in range(24)},
     "n_rare_ips": _count_if("source_ip IS NOT NULL AND ip_events = 1"),
-    "mean_gap": "avg(gap_s)",
-    "std_gap": "stddev_pop(gap_s)",
-    "min_gap": "min(gap_s)",
-    "n_burst": _count_if(f"gap_s < {BURST_GAP_S}"),
+    # Gaps in whole milliseconds, summed exactly; a gap is capped at 10^13 ms (317 years) so that the sum of squares
+    # of any realistic number of gaps stays inside DECIMAL(38, 0) even with hostile timestamps.
+    "n_gaps": "count(gap_ms)",
+    "gap_sum": "sum(CAST(gap_ms AS DECIMAL(38, 0)))",
+    "gap_sq_sum": f"sum(CAST({_CAPPED_GAP} AS DECIMAL(38, 0)) * CAST({_CAPPED_GAP} AS DECIMAL(38, 0)))",
+    "min_gap_ms": "min(gap_ms)",
+    "n_burst": _count_if(f"gap_ms < {int(BURST_GAP_S * 1000)}"),
     "n_blocked": _count_if("status = 'blocked'"),
     # DECIMAL(38, 0) holds the sum of any number of int64 values a topic can hold: no overflow in either engine.
     "bytes_sent_sum": "sum(CAST(bytes_sent AS DECIMAL(38, 0)))",
@@ -71,6 +83,13 @@ AGGREGATES: dict[str, str] = {
 _HOURLY_VARIANCE = " + ".join(
     f"(n_hour_{hour} - CAST(n_events AS DOUBLE) / 24) * (n_hour_{hour} - CAST(n_events AS DOUBLE) / 24)"
     for hour in range(24)
+)
+
+# Population variance from the exact sums, E[g^2] - E[g]^2, in seconds^2; clipped at 0 against rounding.
+_STD_GAP_S = (
+    "CASE WHEN n_gaps > 0 THEN sqrt(greatest(CAST(0 AS DOUBLE), "
+    "CAST(gap_sq_sum AS DOUBLE) / n_gaps - (CAST(gap_sum AS DOUBLE) / n_gaps) * (CAST(gap_sum AS DOUBLE) / n_gaps))) "
+    "/ 1000 ELSE CAST(0 AS DOUBLE) END"
 )
 
 FEATURES: tuple[Feature, ...] = (
@@ -84,7 +103,7 @@ FEATURES: tuple[Feature, ...] = (
             definition="Number of distinct non-null geo_location values (events without a location are ignored).",
             unit="locations", dtype="long", sql="n_locations", in_model=True),
     Feature(name="avg_threat_score", definition="Mean threat_score of the user's events.", unit="score 0..1",
-            dtype="double", sql="mean_threat", in_model=True),
+            dtype="double", sql="CAST(threat_sum AS DOUBLE) / n_events", in_model=True),
     Feature(name="max_threat_score", definition="Highest threat_score of the user's events.", unit="score",
             dtype="double", sql="top_threat", in_model=True),
     Feature(name="failed_auth_rate",
@@ -119,12 +138,13 @@ FEATURES: tuple[Feature, ...] = (
     Feature(name="avg_inter_event_s",
             definition=("Mean gap between consecutive events of the user ordered by (timestamp, event_id); 0 with a "
                         "single event."),
-            unit="seconds", dtype="double", sql="coalesce(mean_gap, CAST(0 AS DOUBLE))"),
+            unit="seconds", dtype="double",
+            sql="CASE WHEN n_gaps > 0 THEN CAST(gap_sum AS DOUBLE) / n_gaps / 1000 ELSE CAST(0 AS DOUBLE) END"),
     Feature(name="std_inter_event_s",
             definition="Population standard deviation of those gaps; 0 with fewer than two gaps.",
-            unit="seconds", dtype="double", sql="coalesce(std_gap, CAST(0 AS DOUBLE))"),
+            unit="seconds", dtype="double", sql=_STD_GAP_S),
     Feature(name="min_inter_event_s", definition="Smallest of those gaps; 0 with a single event.", unit="seconds",
-            dtype="double", sql="coalesce(min_gap, CAST(0 AS DOUBLE))"),
+            dtype="double", sql="coalesce(CAST(min_gap_ms AS DOUBLE) / 1000, CAST(0 AS DOUBLE))"),
     Feature(name="burst_events",
             definition="Events less than 1 s after the previous event of the same user (ties included).",
             unit="events", dtype="long", sql="n_burst", in_model=True),

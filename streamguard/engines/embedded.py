@@ -12,9 +12,10 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing import get_context
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import TypeVar
 
@@ -61,6 +62,8 @@ class EmbeddedEngine(Engine):
         self._kafka_properties = dict(kafka_properties or {})
         self._workers = workers or os.cpu_count() or 1
         self._raw: list[pa.RecordBatch] = []
+        self._parsing: list[Future[pa.RecordBatch]] = []
+        self._pool: ProcessPoolExecutor | None = None
         self._classified: pa.Table | None = None
         self._features: pa.Table | None = None
         self._scored: pd.DataFrame | None = None
@@ -71,15 +74,28 @@ class EmbeddedEngine(Engine):
         self._db = connect(threads=self._workers, spill_dir=self._spill.name)
 
     def read(self, plan: ReadPlan) -> ReadCounts:
-        self._raw = list(consume_plan(self._bootstrap, plan, properties=self._kafka_properties))
-        fetched = sum(batch.num_rows for batch in self._raw)
-        if plan.strategy == "full-scan" and plan.max_events is not None:
-            self._raw = _first_records(self._raw, plan.max_events)
-        return ReadCounts(records_fetched=fetched, records_read=sum(batch.num_rows for batch in self._raw))
+        batches = consume_plan(self._bootstrap, plan, properties=self._kafka_properties)
+        trims = plan.strategy == "full-scan" and plan.max_events is not None
+        if trims or self._workers < 2 or plan.planned_records < PARALLEL_PARSE_MIN_RECORDS:
+            self._raw = list(batches)
+            fetched = sum(batch.num_rows for batch in self._raw)
+            if trims:
+                self._raw = _first_records(self._raw, plan.max_events or 0)
+            return ReadCounts(records_fetched=fetched, records_read=sum(batch.num_rows for batch in self._raw))
+        # A large slice: worker processes parse each batch while the next one is fetched, so the parse stage mostly
+        # waits for the last batches. The parse CPU time therefore shows up partly in this stage's seconds.
+        self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=_worker_context())
+        fetched = 0
+        for batch in batches:
+            fetched += batch.num_rows
+            self._parsing.append(self._pool.submit(classify_batch, batch))
+        return ReadCounts(records_fetched=fetched, records_read=fetched)
 
     def parse(self) -> ParseCounts:
         raw, self._raw = self._raw, []
-        batches = list(_classify_all(raw, self._workers))
+        parsing, self._parsing = self._parsing, []
+        batches = [classify_batch(batch) for batch in raw] + [future.result() for future in parsing]
+        self._shutdown_pool()
         self._classified = pa.Table.from_batches(batches, schema=CLASSIFIED_SCHEMA)
         counts = self._classified.group_by("reason").aggregate([("offset", "count")]).to_pylist()
         by_reason = {row["reason"]: row["offset_count"] for row in counts}
@@ -127,6 +143,7 @@ class EmbeddedEngine(Engine):
             raise OutputError(f"cannot write the output: {exc.strerror or exc}") from exc
 
     def close(self) -> None:
+        self._shutdown_pool()
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -138,6 +155,13 @@ class EmbeddedEngine(Engine):
         return classified.filter(pc.is_null(classified["reason"])).select(
             [name for name in EVENT_COLUMNS if name in classified.column_names]
         )
+
+    def _shutdown_pool(self) -> None:
+        if self._pool is not None:
+            for future in self._parsing:
+                future.cancel()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._db is None:
@@ -187,14 +211,11 @@ def embedded_features(events: pa.Table, db: duckdb.DuckDBPyConnection | None = N
             db.close()
 
 
-def _classify_all(raw: list[pa.RecordBatch], workers: int) -> Iterator[pa.RecordBatch]:
-    records = sum(batch.num_rows for batch in raw)
-    if workers < 2 or records < PARALLEL_PARSE_MIN_RECORDS:
-        yield from (classify_batch(batch) for batch in raw)
-        return
-    # forkserver: the parent has librdkafka and DuckDB threads, which a plain fork would copy half-alive.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver")) as pool:
-        yield from pool.map(classify_batch, raw)
+def _worker_context() -> BaseContext:
+    # forkserver: this process has librdkafka and DuckDB threads, which a plain fork would copy half-alive.
+    context = get_context("forkserver")
+    context.set_forkserver_preload(["streamguard.events.parse"])
+    return context
 
 
 def _first_records(batches: list[pa.RecordBatch], limit: int) -> list[pa.RecordBatch]:
