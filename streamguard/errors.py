@@ -5,7 +5,8 @@
     ├── SetupError                    exit 3   a JVM jar cannot be resolved, Java/Maven missing
     ├── BrokerError                   exit 10  a Kafka broker problem
     │   ├── BrokerStartTimeout        exit 11  the local broker did not answer metadata requests in time
-    │   └── BrokerUnreachable         exit 12  no broker answers at the bootstrap address
+    │   ├── BrokerUnreachable         exit 12  no broker answers at the bootstrap address
+    │   └── BrokerAuthenticationFailed  exit 13  the broker refused the client's credentials (SASL/SSL)
     ├── ReadError                     exit 20  planning or reading a slice of a topic
     │   ├── TopicNotFound             exit 21
     │   ├── InvalidOffsetSpec         exit 22  a start/end spec that does not parse or does not fit the topic
@@ -47,6 +48,10 @@ class BrokerUnreachable(BrokerError):
     exit_code = 12
 
 
+class BrokerAuthenticationFailed(BrokerError):
+    exit_code = 13
+
+
 class ReadError(StreamguardError):
     exit_code = 20
 
@@ -82,7 +87,8 @@ class ClusterError(StreamguardError):
 EXIT_CODES: dict[str, int] = {
     cls.__name__: cls.exit_code
     for cls in (
-        StreamguardError, ConfigError, SetupError, BrokerError, BrokerStartTimeout, BrokerUnreachable, ReadError,
+        StreamguardError, ConfigError, SetupError, BrokerError, BrokerStartTimeout, BrokerUnreachable,
+        BrokerAuthenticationFailed, ReadError,
         TopicNotFound, InvalidOffsetSpec, NothingToRead, DataError, DetectionError, OutputError,
         ClusterError,
     )
