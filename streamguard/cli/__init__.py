@@ -16,6 +16,8 @@ err_console = Console(stderr=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="streamguard", prog_name="streamguard", message="%(prog)s %(version)s",
+                      help="Print the version and exit.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only.")
 def cli(verbose: bool, quiet: bool) -> None:
@@ -36,7 +38,7 @@ def _register() -> None:
     cli.add_command(spark_cmd.spark)
     cli.add_command(seed_cmd.seed)
     cli.add_command(seed_cmd.truth)
-    for optional in ("run_cmd", "serve_cmd", "demo_cmd"):
+    for optional in ("run_cmd", "serve_cmd", "report_cmd", "demo_cmd"):
         try:
             module = __import__(f"streamguard.cli.{optional}", fromlist=["register"])
         except ModuleNotFoundError as exc:

@@ -7,20 +7,27 @@ from pathlib import Path
 
 import click
 
-from streamguard.cli._common import bootstrap_option, resolve_bootstrap
+from streamguard.cli._common import bootstrap_option, resolve_bootstrap, summary_printed_here
 
 
 @click.command()
 @click.option("--topic", "-t", required=True, help="Topic to produce to (created when missing).")
-@click.option("--events", "-n", type=click.IntRange(min=1), default=100_000, show_default=True)
-@click.option("--partitions", "-p", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--events", "-n", type=click.IntRange(min=1), default=100_000, show_default=True,
+              help="Messages to produce (malformed ones included).")
+@click.option("--partitions", "-p", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Partitions of the topic when it is created (an existing topic keeps its own).")
 @click.option("--seed", type=int, default=42, show_default=True, help="Random seed; same seed, same events.")
-@click.option("--users", type=click.IntRange(min=2), default=50, show_default=True)
-@click.option("--anomalous-users", type=click.IntRange(min=0), default=5, show_default=True)
-@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True)
+@click.option("--users", type=click.IntRange(min=2), default=50, show_default=True,
+              help="Distinct users the events belong to.")
+@click.option("--anomalous-users", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Users given an injected anomalous behaviour (listed by 'streamguard truth').")
+@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True,
+              help="Days of event time the events span.")
 @click.option("--invalid-rate", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
               help="Share of malformed messages mixed in.")
-@click.option("--key", type=click.Choice(["user", "event_id"]), default="user", show_default=True)
+@click.option("--key", type=click.Choice(["user", "event_id"]), default="user", show_default=True,
+              help="Message key, which decides the partition: the user (a user's events stay in order) or the "
+                   "event id (spread evenly).")
 @click.option("--truth", "truth_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Ground-truth file [default: .streamguard/truth/<topic>.json].")
 @bootstrap_option
@@ -29,17 +36,19 @@ def seed(topic: str, events: int, partitions: int, seed: int, users: int, anomal
     """Produce N deterministic security events (with injected anomalous users) to a topic."""
     from streamguard.synth.seed import seed_topic  # noqa: PLC0415
 
-    result = seed_topic(
-        resolve_bootstrap(bootstrap), topic, events=events, partitions=partitions, seed=seed, users=users,
-        anomalous_users=anomalous_users, days=days, invalid_rate=invalid_rate, key=key, truth_path=truth_path,
-    )
+    with summary_printed_here("streamguard.synth.seed"):
+        result = seed_topic(
+            resolve_bootstrap(bootstrap), topic, events=events, partitions=partitions, seed=seed, users=users,
+            anomalous_users=anomalous_users, days=days, invalid_rate=invalid_rate, key=key, truth_path=truth_path,
+        )
     click.echo(f"seeded {result.events:,} events ({result.invalid:,} malformed) to {topic} in "
                f"{result.seconds:.1f} s ({result.events_per_s:,.0f} events/s); ground truth: {result.truth_path}")
 
 
 @click.command()
 @click.option("--topic", "-t", default=None, help="Topic whose ground truth to print.")
-@click.option("--file", "truth_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option("--file", "truth_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A ground-truth file to print instead of the topic's default one.")
 def truth(topic: str | None, truth_file: Path | None) -> None:
     """Print the ground truth (injected anomalous users and behaviours) of a seeded topic."""
     from streamguard.synth.seed import default_truth_path  # noqa: PLC0415

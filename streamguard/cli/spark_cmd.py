@@ -16,7 +16,8 @@ def spark() -> None:
 
 
 @spark.command()
-@click.option("--workers", type=click.IntRange(min=1), default=cluster.DEFAULT_WORKERS, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=cluster.DEFAULT_WORKERS, show_default=True,
+              help="Worker processes to start beside the master.")
 @click.option("--cores", type=click.IntRange(min=1), default=cluster.DEFAULT_CORES, show_default=True,
               help="Cores each worker offers.")
 @click.option("--memory", default=cluster.DEFAULT_MEMORY, show_default=True,

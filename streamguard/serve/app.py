@@ -13,6 +13,7 @@ Routes (OpenAPI at ``/openapi.json``, docs at ``/docs`` with local assets: see :
     POST /api/assistant/query                 plain-language answer about one user     503
     GET  /health                              always 200; "status": "ok" | "degraded"
     GET  /metrics                             Prometheus text or OpenMetrics, gzip when asked
+    GET  /, /users/{user}                     the web view, HTML (see :mod:`streamguard.web`)
 
 Every GET route answers HEAD too. A request body over 64 KiB is refused with 413, and a 422 quotes at most a
 short preview of what was sent (:mod:`streamguard.serve.limits`).
@@ -22,10 +23,11 @@ short preview of what was sent (:mod:`streamguard.serve.limits`).
 ``reason``. Alert on ``data_available`` (or ``streamguard_training_data_available``), not on the status code.
 
 With a token (``STREAMGUARD_API_TOKEN`` for :func:`serve`, ``token=`` for :func:`create_app`) every route
-except ``/health``, ``/metrics`` and Swagger UI's static files requires ``Authorization: Bearer <token>`` and
-answers 401 otherwise; ``/docs`` and ``/openapi.json`` included. Those stay open because probes and Prometheus
-scrape without credentials; none reveals a user name (metrics are labelled by route template and carry only
-run totals). Every error body is ``{"error": code, "message": sentence}``.
+except ``/health``, ``/metrics`` and the static files of Swagger UI and of the web view requires
+``Authorization: Bearer <token>`` and answers 401 otherwise; ``/docs``, ``/openapi.json`` and the web pages
+included. Those stay open because probes and Prometheus scrape without credentials; none reveals a user name
+(metrics are labelled by route template and carry only run totals). Every error body is
+``{"error": code, "message": sentence}``.
 """
 
 import logging
@@ -82,6 +84,7 @@ from streamguard.serve.models import (
     Stats,
     UserRow,
 )
+from streamguard.web.routes import add_web_routes
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +208,7 @@ def create_app(data_dir: Path, *, token: str | None = None, reload_interval: flo
 
     app.add_route(METRICS_PATH, MetricsEndpoint(registry, before_scrape=state), methods=["GET"],
                   include_in_schema=False)
+    add_web_routes(app, state=state, protected=protected)  # /, /users/{user}: the web view (streamguard.web)
     _add_docs(app, protected)
     _add_head_routes(app)
     return app
