@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -84,7 +86,7 @@ class EmbeddedEngine(Engine):
             return ReadCounts(records_fetched=fetched, records_read=sum(batch.num_rows for batch in self._raw))
         # A large slice: worker processes parse each batch while the next one is fetched, so the parse stage mostly
         # waits for the last batches. The parse CPU time therefore shows up partly in this stage's seconds.
-        self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=_worker_context())
+        self._pool = _started_pool(self._workers)
         fetched = 0
         for batch in batches:
             fetched += batch.num_rows
@@ -209,6 +211,37 @@ def embedded_features(events: pa.Table, db: duckdb.DuckDBPyConnection | None = N
     finally:
         if own:
             db.close()
+
+
+def _started_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool whose workers are all running before it is returned.
+
+    Ctrl-C is held back while they start: a worker still being spawned when the parent tears the pool down dies
+    with a multiprocessing traceback on the terminal. The signal arrives as soon as the workers are up.
+    """
+    held: list[int] = []
+    in_main_thread = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: held.append(signum)) if in_main_thread else None
+    try:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(), initializer=_ignore_interrupts)
+        for ready in [pool.submit(_ready) for _ in range(workers)]:
+            ready.result()
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
+    if held:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise KeyboardInterrupt
+    return pool
+
+
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the whole process group; the parent decides and shuts the workers down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _ready() -> bool:
+    return True
 
 
 def _worker_context() -> BaseContext:
