@@ -3,8 +3,8 @@
     GET /                 the run (when, engine, records, users, anomalies), the score distribution with the
                           threshold, the anomalous users with their top deviations, seconds per stage, quarantine
     GET /users/{user}     one user (any id, percent-encoded): verdict, score among all users, every feature
-    GET /users?name=ID    redirects to that user's page (the page's look-up form)
-    GET /static/{name}    the stylesheet and icon
+    GET /users?name=ID    the same page (links use it for ids holding '/'); without a name, a look-up form
+    GET /static/style.css, /static/favicon.svg
 
     streamguard report out/latest --html report.html     # the same content, self-contained (inline CSS)
 

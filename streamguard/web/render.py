@@ -63,6 +63,8 @@ class Links:
         if self.standalone:
             anchor = self.anchors.get(name)
             return None if anchor is None else f"#{anchor}"
+        if "/" in name or name in (".", ".."):  # a path segment cannot carry these; a query parameter can
+            return f"{self.root_path}{USERS_PATH}?name={quote(name, safe='')}"
         return f"{self.root_path}{USERS_PATH}/{quote(name, safe='')}"
 
     def asset(self, name: str) -> str:
@@ -79,6 +81,10 @@ def user_html(view: UserView, links: Links) -> str:
     """One user's page: verdict, score among all users, top deviations, every feature against the population."""
     return _render("user.html", links, run=view.run, user=view,
                    histogram=histogram_svg(view.histogram, marker=view.score))
+
+
+def lookup_html(run: RunView | None, links: Links) -> str:
+    return _render("lookup.html", links, run=run)
 
 
 def unknown_user_html(user: str, run: RunView, links: Links) -> str:

@@ -13,8 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.exceptions import HTTPException
+from fastapi.responses import HTMLResponse, Response
 
 from streamguard.serve.data import NoData, State
 from streamguard.web.render import (
@@ -25,6 +24,7 @@ from streamguard.web.render import (
     Links,
     asset_bytes,
     index_html,
+    lookup_html,
     no_data_html,
     unknown_user_html,
     user_html,
@@ -37,7 +37,7 @@ _PAGE_HEADERS = {"Content-Security-Policy": SERVED_CSP, "X-Content-Type-Options"
 
 
 def add_web_routes(app: FastAPI, *, state: Callable[[], Awaitable[State]], protected: Sequence[Any]) -> None:
-    """Add ``/``, ``/users/{user}``, ``/users?name=`` and ``/static/{name}`` to ``app``."""
+    """Add ``/``, ``/users/{user}``, ``/users?name=`` and the static files to ``app``."""
     Current = Annotated[State, Depends(state)]
     guarded = list(protected)
 
@@ -49,16 +49,7 @@ def add_web_routes(app: FastAPI, *, state: Callable[[], Awaitable[State]], prote
             return _page(no_data_html(current.reason, links), 503)
         return _page(index_html(index_view(current, limit=limit), links))
 
-    @app.get(USERS_PATH, include_in_schema=False, dependencies=guarded)
-    def web_lookup(request: Request, name: Annotated[str, Query(min_length=1, max_length=1024)]) -> Response:
-        target = _links(request).user(name)
-        if target is None:  # only files have no page per user
-            raise HTTPException(404)
-        return RedirectResponse(target, status_code=303)
-
-    # {user:path}: an id may hold any character, '/' included (sent as %2F, which the server decodes first).
-    @app.get(USERS_PATH + "/{user:path}", include_in_schema=False, dependencies=guarded)
-    def web_user(request: Request, current: Current, user: str) -> Response:
+    def user_page(request: Request, current: State, user: str) -> Response:
         links = _links(request)
         if isinstance(current, NoData):
             return _page(no_data_html(current.reason, links), 503)
@@ -67,13 +58,32 @@ def add_web_routes(app: FastAPI, *, state: Callable[[], Awaitable[State]], prote
             return _page(unknown_user_html(user, run_view(current.report), links), 404)
         return _page(user_html(view, links))
 
-    @app.get(ASSETS_PATH + "/{name}", include_in_schema=False)
-    def web_asset(name: str) -> Response:
-        # A fixed list: the name never reaches the file system unchecked.
-        if name not in ASSET_TYPES:
-            raise HTTPException(404, detail={"error": "not_found", "message": f"no web asset {name[:64]!r}"})
-        return Response(asset_bytes(name), media_type=ASSET_TYPES[name],
+    @app.get(USERS_PATH + "/{user}", include_in_schema=False, dependencies=guarded)
+    def web_user(request: Request, current: Current, user: str) -> Response:
+        return user_page(request, current, user)
+
+    # The same page for ids a path segment cannot carry ('/' arrives decoded; '.' and '..' are normalised away
+    # by browsers): Links.user() points there for those. Without a name, the look-up form.
+    @app.get(USERS_PATH, include_in_schema=False, dependencies=guarded)
+    def web_user_by_name(request: Request, current: Current,
+                         name: Annotated[str | None, Query(max_length=1024)] = None) -> Response:
+        if not name:
+            run = None if isinstance(current, NoData) else run_view(current.report)
+            return _page(lookup_html(run, _links(request)))
+        return user_page(request, current, name)
+
+    # One route per file: a fixed list, so a name never reaches the file system.
+    for asset, media_type in ASSET_TYPES.items():
+        app.add_api_route(f"{ASSETS_PATH}/{asset}", _asset_endpoint(asset, media_type), methods=["GET"],
+                          include_in_schema=False, name=f"web_asset_{asset.replace('.', '_')}")
+
+
+def _asset_endpoint(name: str, media_type: str) -> Callable[[], Response]:
+    def web_asset() -> Response:
+        return Response(asset_bytes(name), media_type=media_type,
                         headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
+
+    return web_asset
 
 
 def _links(request: Request) -> Links:
