@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
 
@@ -85,14 +86,15 @@ def test_index_shows_the_run(client, run):
     text = text_of(response.text)
     report, meta = run.report, run.report.run
     assert f"Run {RUN_ID}" in text
-    assert f"When {meta.generated_at}" in text
+    when = datetime.fromisoformat(meta.generated_at).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert f"When {when}" in text
     assert f"Engine {meta.engine}" in text
     assert f"Records read {meta.events_read:,}" in text
     assert f"Valid {meta.events_valid:,}" in text
     assert f"Quarantined {meta.events_invalid:,}" in text
     assert f"Users {report.total_users:,}" in text
     assert f"Anomalous {report.anomalous_users:,} ({report.anomaly_rate:.1%})" in text
-    assert f"threshold {meta.detector.threshold:.3f}" in text
+    assert f"Detector {meta.detector.algorithm}, threshold {meta.detector.threshold:.3f}" in text
 
 
 def test_index_lists_every_anomalous_user_in_score_order_with_links_that_open_their_page(client, run):

@@ -13,7 +13,7 @@ from test_web_pages import ODD_USERS, flagged, text_of, write_odd_run
 
 from streamguard.cli import main
 from streamguard.serve.data import load_snapshot
-from streamguard.web.render import STANDALONE_CSP, standalone_html
+from streamguard.web.render import STANDALONE_CSP, _environment, moment, number, standalone_html, z_text
 from streamguard.web.svg import _nice_ceiling, histogram_svg
 from streamguard.web.view import event_window, score_histogram
 
@@ -146,3 +146,12 @@ def test_event_window_shows_a_window_field_when_the_run_has_one():
                                          ("max event ms", "2026-01-02T00:00:00.123Z"))
     assert event_window(WithWindow(run_id="r", event_window=None)) == ()
     assert event_window(Without(run_id="r")) == ()
+
+
+def test_figures_are_written_as_the_pages_promise():
+    assert (number(20120), number(2572.6), number(0.0453), number(1.0)) == ("20,120", "2,572.6", "0.045", "1")
+    assert (z_text(3.24), z_text(-0.04), z_text(0.04), z_text(None)) == ("+3.2σ", "0.0σ", "0.0σ", "–")
+    assert moment("2026-01-05T15:02:53+01:00") == "2026-01-05 14:02:53 UTC"
+    assert moment("not a time") == "not a time"
+    html = _environment().from_string("{{ 1.0|score }} {{ 0.4991|score }}").render()
+    assert html == "1.000 0.499"

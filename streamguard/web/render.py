@@ -12,6 +12,7 @@ anomalous user in place of the user pages.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
@@ -121,7 +122,8 @@ def _render(template: str, links: Links, **context: Any) -> str:
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("streamguard.web", "templates"), autoescape=select_autoescape(["html"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(num=number, z=z_text, pct=lambda value: f"{value:.1%}", secs=lambda value: f"{value:,.2f} s")
+    env.filters.update(num=number, z=z_text, moment=moment, score=lambda value: f"{value:.3f}",
+                       pct=lambda value: f"{value:.1%}", secs=lambda value: f"{value:,.2f} s")
     return env
 
 
@@ -133,8 +135,19 @@ def number(value: float | int) -> str:
 
 
 def z_text(value: float | None) -> str:
-    """A standardised deviation, e.g. ``+3.2σ``; ``–`` for a feature constant over the run."""
-    return "–" if value is None else f"{value:+.1f}σ"
+    """A standardised deviation, e.g. ``+3.2σ`` (``0.0σ`` without a sign); ``–`` for a feature constant over the run."""
+    if value is None:
+        return "–"
+    return "0.0σ" if abs(value) < 0.05 else f"{value:+.1f}σ"
+
+
+def moment(iso: str) -> str:
+    """An ISO-8601 time as ``2026-01-05 14:02:53 UTC``; the text as it is when it does not parse."""
+    try:
+        parsed = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    return (parsed.astimezone(UTC) if parsed.tzinfo else parsed).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def asset_bytes(name: str) -> bytes:
