@@ -59,6 +59,12 @@ def _require_browser() -> None:
     pytest.skip(message)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _browser_installed() -> None:
+    """Skip (or fail on CI) before a broker is started for nothing: session scope and autouse run it first."""
+    _require_browser()
+
+
 @dataclass(frozen=True)
 class Run:
     output: Path
@@ -82,7 +88,6 @@ def _odd_records(seed: int) -> list[tuple[int, bytes, int | None]]:
 
 @pytest.fixture(scope="module")
 def run(bootstrap: str, produce: Callable[..., None], tmp_path_factory: pytest.TempPathFactory) -> Run:
-    _require_browser()
     base = tmp_path_factory.mktemp("web-view")
     topic = unique_topic("web-view")
     seeded = seed_topic(bootstrap, topic, events=EVENTS, partitions=PARTITIONS, seed=7, users=40,
@@ -113,7 +118,6 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser(artifacts: Path) -> Iterator[Any]:
-    _require_browser()
     from selenium import webdriver  # noqa: PLC0415 - only this test needs it
     from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
 
