@@ -97,6 +97,8 @@ def seed_topic(
     truth_path: Path | None = None,
     progress: bool = True,
     workers: int | None = None,
+    quiet_users: int = 0,
+    spread_anomalies: bool = False,
 ) -> SeedResult:
     """Create ``topic`` if missing, produce ``events`` generated messages to it, and write the ground truth.
 
@@ -106,7 +108,8 @@ def seed_topic(
     when a message is not acknowledged.
     """
     config = SynthConfig(events=events, seed=seed, users=users, anomalous_users=anomalous_users, days=days,
-                         invalid_rate=invalid_rate, key=key)
+                         invalid_rate=invalid_rate, key=key, quiet_users=quiet_users,
+                         spread_anomalies=spread_anomalies)
     if ensure_topic(bootstrap, topic, partitions):
         log.info("created topic %s with %d partitions", topic, partitions)
     else:

@@ -51,6 +51,11 @@ class GroundTruth:
     variant_counts: dict[str, int]
     """Valid events using a wire variant: ``flat_location`` and ``repeated_key``."""
     topic: str | None = None
+    quiet_users: tuple[str, ...] = ()
+    """Normal users made quieter than everyone (see ``SynthConfig.quiet_users``): a detector must not flag them."""
+    spread_anomalies: bool = False
+    spread_anomalous_events: int = 0
+    """With ``spread_anomalies``, the anomalous events spread over all users; ``anomalies`` is then empty."""
     format: int = field(default=TRUTH_FORMAT)
 
     @property
@@ -65,7 +70,8 @@ class GroundTruth:
         return GroundTruth(**{**self._fields(), "topic": topic})
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self._fields(), "anomalies": [asdict(a) for a in self.anomalies]}
+        return {**self._fields(), "anomalies": [asdict(a) for a in self.anomalies],
+                "quiet_users": list(self.quiet_users)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
@@ -80,7 +86,7 @@ class GroundTruth:
     def from_dict(cls, data: dict[str, Any]) -> GroundTruth:
         try:
             anomalies = tuple(AnomalousUser(**a) for a in data["anomalies"])
-            return cls(**{**data, "anomalies": anomalies})
+            return cls(**{**data, "anomalies": anomalies, "quiet_users": tuple(data.get("quiet_users", ()))})
         except (KeyError, TypeError) as exc:
             raise DataError(f"not a StreamGuard ground-truth document: {exc}") from exc
 

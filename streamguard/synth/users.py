@@ -46,8 +46,8 @@ def user_names(count: int) -> list[str]:
     return named + [f"user_{i:04d}" for i in range(len(NAMED_USERS) + 1, count + 1)]
 
 
-def check_population(users: int, anomalous: int) -> None:
-    """Raise DataError unless ``users`` users can hold ``anomalous`` anomalous ones."""
+def check_population(users: int, anomalous: int, quiet: int = 0) -> None:
+    """Raise DataError unless ``users`` users can hold ``anomalous`` anomalous and ``quiet`` quiet ones."""
     if users < 1:
         raise DataError(f"need at least one user, not {users}")
     eligible = sum(name not in NEVER_ANOMALOUS for name in user_names(users))
@@ -55,6 +55,12 @@ def check_population(users: int, anomalous: int) -> None:
         raise DataError(
             f"anomalous users must be between 0 and {eligible} for {users} users "
             f"({', '.join(sorted(NEVER_ANOMALOUS))} stay normal), not {anomalous}"
+        )
+    if quiet < 0 or (quiet and anomalous + quiet >= eligible):
+        raise DataError(
+            f"quiet users must be between 0 and {max(0, eligible - anomalous - 1)} for {users} users with "
+            f"{anomalous} anomalous (one normal user must remain besides {', '.join(sorted(NEVER_ANOMALOUS))}), "
+            f"not {quiet}"
         )
 
 
