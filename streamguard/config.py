@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from streamguard.detect import (
-    DEFAULT_CONTAMINATION,
+from streamguard.detect.settings import (
     DEFAULT_N_ESTIMATORS,
+    DEFAULT_OUTLIER_MADS,
     DEFAULT_RANDOM_STATE,
     DetectorConfig,
 )
@@ -34,7 +34,12 @@ _ENV_NAMES = {"bootstrap": "STREAMGUARD_KAFKA_BOOTSTRAP"}
 
 @dataclass(frozen=True, kw_only=True)
 class RunConfig:
-    """Everything one pipeline run needs."""
+    """Everything one pipeline run needs.
+
+    ``model`` scores with a saved model instead of fitting one (its threshold too, unless ``contamination`` is
+    set); ``save_model`` writes the model fitted in this run. ``contamination`` None flags outliers (see
+    ``streamguard.detect``); a share flags that share of the fit sample.
+    """
 
     topic: str
     bootstrap: str
@@ -45,12 +50,15 @@ class RunConfig:
     read_strategy: str = "bounded"
     isolation_level: str = "read_committed"
     algorithm: str = "isolation_forest"
-    contamination: float = DEFAULT_CONTAMINATION
+    contamination: float | None = None
+    outlier_mads: float = DEFAULT_OUTLIER_MADS
     n_estimators: int = DEFAULT_N_ESTIMATORS
     random_state: int = DEFAULT_RANDOM_STATE
     engine: str = DEFAULT_ENGINE
     spark_master: str = DEFAULT_SPARK_MASTER
     top_n: int = DEFAULT_TOP_N
+    model: Path | None = None
+    save_model: Path | None = None
 
     def __post_init__(self) -> None:
         if self.read_strategy not in READ_STRATEGIES:
@@ -63,13 +71,18 @@ class RunConfig:
             raise ConfigError(f"isolation_level must be one of {', '.join(ISOLATION_LEVELS)}, "
                               f"not {self.isolation_level!r}")
         resolve_engine(self.engine, spark_master=self.spark_master)
+        if self.model is not None and self.save_model is not None:
+            raise ConfigError("give either model (score with a saved model) or save_model (save the one fitted "
+                              "now), not both")
+        if self.model is not None and not Path(self.model).is_file():
+            raise ConfigError(f"model {self.model} is not a file")
         self.detector()  # validates algorithm, contamination and n_estimators now, as a configuration error
 
     def detector(self) -> DetectorConfig:
         try:
             return DetectorConfig(algorithm=self.algorithm,  # type: ignore[arg-type]
-                                  contamination=self.contamination, n_estimators=self.n_estimators,
-                                  random_state=self.random_state)
+                                  contamination=self.contamination, outlier_mads=self.outlier_mads,
+                                  n_estimators=self.n_estimators, random_state=self.random_state)
         except DetectionError as exc:
             raise ConfigError(str(exc)) from exc
 
@@ -79,7 +92,8 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["output"] = str(self.output)
+        for name in ("output", "model", "save_model"):
+            data[name] = None if data[name] is None else str(data[name])
         return data
 
 

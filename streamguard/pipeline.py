@@ -37,6 +37,8 @@ from streamguard.report import REPORT_FILE, STAGES, AnomalyReport, report_json
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from streamguard.detect import FittedDetector
+
 log = logging.getLogger(__name__)
 
 
@@ -142,21 +144,21 @@ def run_pipeline(
         with clock.stage("features", engine):
             users = engine.features()
         with clock.stage("detection", engine):
-            detector_config = config.detector()
-            from streamguard.detect import fit_detector  # noqa: PLC0415 - scikit-learn loads only for a run
-
-            detector = fit_detector(engine.fit_sample(detector_config.feature_columns, detector_config.max_fit_rows),
-                                    detector_config)
+            detector = _detector(config, engine)
             scores = engine.score(detector, config.top_n)
-        log.info("detection: %d of %d users anomalous (%s)", scores.anomalous, users, detector.summary.algorithm)
+            summary = detector.summary()
+        log.info("detection: %d of %d users anomalous (%s, %s model, threshold %.4f by the %s rule)",
+                 scores.anomalous, users, summary.algorithm, summary.model.source, summary.threshold,
+                 summary.threshold_rule)
         with clock.stage("export", engine):
             engine.export(staging)
         report = AnomalyReport.model_validate({
             "total_users": users,
             "anomalous_users": scores.anomalous,
             "anomaly_rate": round(scores.anomalous / users, 6) if users else 0.0,
-            "top_anomalies": scores.top,
-            "run": _run_metadata(config, run_id, engine, plan.to_dict(), read, parsed, clock, detector.summary),
+            "top_anomalies": [{**entry, "is_anomaly": bool(detector.flags(entry["anomaly_score"]))}
+                              for entry in scores.top],
+            "run": _run_metadata(config, run_id, engine, plan.to_dict(), read, parsed, clock, summary),
         })
         try:
             (staging / REPORT_FILE).write_text(report_json(report))
@@ -170,6 +172,27 @@ def run_pipeline(
     publisher.commit(staging)
     log.info("run %s done in %.1f s: %s", run_id, report.run.stage_seconds.total, config.output)
     return RunResult(report=report, output=Path(config.output), run_dir=staging)
+
+
+def _detector(config: RunConfig, engine: Engine) -> FittedDetector:
+    """The saved model ``config.model`` (no refit), or one fitted on this run's users (and saved if asked)."""
+    from streamguard.detect import (  # noqa: PLC0415 - scikit-learn loads only for a run
+        detector_inputs,
+        fit_detector,
+        load_model,
+        save_model,
+        saved,
+    )
+
+    if config.model is not None:
+        detector = load_model(config.model)
+        return detector.with_share(config.contamination) if config.contamination is not None else detector
+    detector_config = config.detector()
+    sample = engine.fit_sample(detector_inputs(detector_config), detector_config.max_fit_rows)
+    detector = fit_detector(sample, detector_config)
+    if config.save_model is not None:
+        detector = saved(detector, save_model(detector, config.save_model), config.save_model)
+    return detector
 
 
 def _run_metadata(config: RunConfig, run_id: str, engine: Engine, plan: dict[str, Any], read: Any, parsed: Any,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,7 +29,12 @@ class _Model(BaseModel):
 
 class TopAnomaly(_Model):
     user: str
-    anomaly_score: float = Field(ge=0, le=1)
+    anomaly_score: float = Field(ge=0, le=1, description=(
+        "Share of the model's fit sample whose raw outlyingness is lower or the same (1 = beyond every fitted "
+        "user); comparable across runs scored by one model."))
+    is_anomaly: bool | None = Field(default=None, description=(
+        "Whether the score is above the detector's threshold (flagged); absent in reports written before the "
+        "flag was recorded."))
     total_events: int = Field(ge=0)
     avg_threat_score: float = Field(ge=0, le=1)
     unique_ips: int = Field(ge=0)
@@ -77,17 +82,39 @@ class Versions(_Model):
     librdkafka: str
 
 
+class ModelInfo(_Model):
+    source: Literal["fitted", "loaded"] = Field(description="Fitted in this run, or loaded from a model file.")
+    fitted_at: str = Field(description="When the model was fitted, UTC, ISO-8601.")
+    rows_fitted: int = Field(ge=0, description="Users in the fit sample.")
+    sampled: bool = Field(description="Whether the fit sample was a subset of that run's users.")
+    versions: dict[str, str] = Field(description="Library versions the model was fitted with.")
+    sha256: str | None = Field(description="SHA-256 of the model file (saved or loaded); None when not saved.")
+    path: str | None = Field(description="The model file, when saved or loaded.")
+
+
 class DetectorInfo(_Model):
+    """The detector of a run. Fields that default to None are absent from reports of earlier versions, which
+    the API still serves; ``raw_min``/``raw_max`` belong to those reports only (min-max scaled scores)."""
+
     algorithm: str
     params: dict[str, Any]
     feature_columns: list[str]
+    support_columns: list[str] | None = Field(default=None,
+                                              description="Event counts the rate features are weighed by.")
     rows_fitted: int = Field(ge=0)
     sampled: bool
-    threshold: float = Field(description="Score at or above which a user is flagged (anomaly_score units).")
+    threshold: float = Field(description="Score above which a user is flagged (anomaly_score units).")
+    threshold_rule: Literal["outlier", "share"] | None = Field(default=None, description=(
+        "outlier: raw outlyingness params.outlier_mads robust standard deviations above the fit sample's median; "
+        "share: a fixed contamination share of the fit sample."))
     raw_threshold: float
-    raw_min: float
-    raw_max: float
+    raw_median: float | None = Field(default=None, description="Median raw outlyingness of the fit sample.")
+    raw_mad: float | None = Field(default=None, ge=0,
+                                  description="Median absolute deviation of the fit sample's raw outlyingness.")
+    raw_min: float | None = None
+    raw_max: float | None = None
     anomalies_in_fit: int = Field(ge=0)
+    model: ModelInfo | None = None
 
 
 class RunMetadata(_Model):

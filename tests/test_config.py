@@ -55,3 +55,30 @@ def test_detector_and_isolation_settings_are_checked_as_configuration():
         load_run_config(flags={"topic": "t", "bootstrap": "b", "isolation_level": "dirty"}, env={})
     with pytest.raises(ConfigError, match="STREAMGUARD_KAFKA_BOOTSTRAP"):
         load_run_config(flags={"topic": "t"}, env={})
+
+
+def test_model_settings_come_from_flags_environment_or_file(tmp_path: Path):
+    model = tmp_path / "m.skops"
+    model.write_bytes(b"not checked here, only that it exists")
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(f"topic: t\nbootstrap: b\nmodel: {model}\n")
+    config = load_run_config(flags={}, config_file=config_file, env={})
+    assert config.model == model and config.save_model is None
+    assert config.contamination is None  # the outlier rule by default
+    assert config.to_dict()["model"] == str(model)
+    from_env = load_run_config(flags={"topic": "t", "bootstrap": "b"},
+                               env={"STREAMGUARD_SAVE_MODEL": str(tmp_path / "new.skops"),
+                                    "STREAMGUARD_OUTLIER_MADS": "6"})
+    assert from_env.save_model == tmp_path / "new.skops" and from_env.detector().outlier_mads == 6.0
+
+
+def test_model_and_save_model_together_or_a_missing_model_are_config_errors(tmp_path: Path):
+    model = tmp_path / "m.skops"
+    model.write_bytes(b"x")
+    with pytest.raises(ConfigError, match="not both"):
+        load_run_config(flags={"topic": "t", "bootstrap": "b", "model": model, "save_model": tmp_path / "n"},
+                        env={})
+    with pytest.raises(ConfigError, match="not a file"):
+        load_run_config(flags={"topic": "t", "bootstrap": "b", "model": tmp_path / "absent.skops"}, env={})
+    with pytest.raises(ConfigError, match="outlier_mads"):
+        load_run_config(flags={"topic": "t", "bootstrap": "b", "outlier_mads": -1}, env={})

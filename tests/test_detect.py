@@ -1,4 +1,4 @@
-"""The engine-free detector on pandas feature tables, and the fit sample both engines pull for it."""
+"""The engine-free, direction-aware detector on pandas feature tables, and the fit sample both engines pull."""
 
 from __future__ import annotations
 
@@ -10,31 +10,30 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from streamguard.detect import DetectorConfig, fit_detector, fit_sample_sql
+from streamguard.detect import DetectorConfig, RiskTransform, detector_inputs, fit_detector, fit_sample_sql
 from streamguard.errors import DetectionError
-from streamguard.features import FEATURE_COLUMNS, MODEL_FEATURE_COLUMNS
+from streamguard.features import MODEL_FEATURE_COLUMNS
 
 N_NORMAL = 200
 OUTLIERS = ("zz-outlier-0", "zz-outlier-1", "zz-outlier-2", "zz-outlier-3", "zz-outlier-4")
-
-# The synthetic outliers lie on every feature; the default model set leaves volume features out.
-ALL_FEATURES = {"feature_columns": FEATURE_COLUMNS, "contamination": 0.05}
+QUIET = ("aa-quiet-0", "aa-quiet-1", "aa-quiet-2")
+SUPPORTS = ("total_events", "auth_attempt_count", "process_execution_count")
+EVENTS = 400.0
 
 
 def synthetic_rows() -> pd.DataFrame:
-    """200 users in four behavioural groups of unit spread, and five users 12 sigma out on five features."""
+    """200 users of unit spread around 10 on every model feature; five 12 sigma *above* on three features each
+    (risky), three 12 sigma *below* on every feature (safer than anyone). Every rate is over 400 events."""
     rng = np.random.default_rng(7)
-    width = len(FEATURE_COLUMNS)
-    rows = []
-    for index in range(N_NORMAL):
-        centre = np.zeros(width)
-        centre[index % 4] = 6.0
-        rows.append((f"user-{index:03d}", *(centre + rng.normal(0.0, 1.0, width)).tolist()))
+    width = len(MODEL_FEATURE_COLUMNS)
+    rows = [(f"user-{index:03d}", *(10.0 + rng.normal(0.0, 1.0, width)).tolist()) for index in range(N_NORMAL)]
     for index, user in enumerate(OUTLIERS):
-        values = rng.normal(0.0, 1.0, width)
-        values[5 + 4 * index : 10 + 4 * index] += 12.0
+        values = 10.0 + rng.normal(0.0, 1.0, width)
+        values[2 * index : 2 * index + 3] += 12.0
         rows.append((user, *values.tolist()))
-    return pd.DataFrame(rows, columns=["user", *FEATURE_COLUMNS])
+    rows += [(user, *(10.0 - 12.0 + rng.normal(0.0, 0.5, width)).tolist()) for user in QUIET]
+    frame = pd.DataFrame(rows, columns=["user", *MODEL_FEATURE_COLUMNS])
+    return frame.assign(**dict.fromkeys(SUPPORTS, EVENTS), unique_ips=(100 + frame["unique_ips"]).round())
 
 
 def sha256_order(users: pd.Series) -> list[str]:
@@ -45,9 +44,9 @@ def sha256_order(users: pd.Series) -> list[str]:
 def fit_sample(frame: pd.DataFrame, config: DetectorConfig) -> pd.DataFrame:
     """What ``fit_sample_sql`` returns for ``frame``, computed in pandas: ``max_fit_rows + 1`` rows, hash order."""
     order = sha256_order(frame["user"])[: config.max_fit_rows + 1]
-    columns = ["user", *config.feature_columns]
+    columns = ["user", *detector_inputs(config)]
     return frame.set_index("user").loc[order].reset_index().loc[:, columns].astype(
-        dict.fromkeys(config.feature_columns, np.float64)
+        dict.fromkeys(detector_inputs(config), np.float64)
     )
 
 
@@ -68,19 +67,66 @@ def feature_table() -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("algorithm", ["isolation_forest", "kmeans"])
-def test_extreme_users_score_highest_and_are_flagged(feature_table: pd.DataFrame, algorithm: str) -> None:
-    scored = scores_by_user(fit_and_score(feature_table, DetectorConfig(**ALL_FEATURES, algorithm=algorithm)))
-    assert len(scored) == N_NORMAL + len(OUTLIERS)
+def test_risky_outliers_score_highest_and_are_flagged(feature_table: pd.DataFrame, algorithm: str) -> None:
+    scored = scores_by_user(fit_and_score(feature_table, DetectorConfig(algorithm=algorithm)))
+    assert len(scored) == N_NORMAL + len(OUTLIERS) + len(QUIET)
     assert all(0.0 <= value <= 1.0 for value, _ in scored.values())
     top = sorted(scored, key=lambda user: scored[user][0], reverse=True)[: len(OUTLIERS)]
     assert sorted(top) == list(OUTLIERS)
     assert all(scored[user][1] == 1 for user in OUTLIERS)
-    flagged = sum(flag for _, flag in scored.values())
-    assert len(OUTLIERS) <= flagged <= math.ceil(0.05 * len(scored)) + 1
+    assert sum(flag for _, flag in scored.values()) <= len(OUTLIERS) + 2
+
+
+@pytest.mark.parametrize("algorithm", ["isolation_forest", "kmeans"])
+@pytest.mark.parametrize("contamination", [None, 0.1, 0.5])
+def test_users_safer_than_everyone_are_never_flagged(feature_table: pd.DataFrame, algorithm: str,
+                                                     contamination: float | None) -> None:
+    detector = fit_detector(fit_sample(feature_table, DetectorConfig(algorithm=algorithm)),
+                            DetectorConfig(algorithm=algorithm, contamination=contamination))
+    scored = scores_by_user(detector.score_pandas(feature_table))
+    for user in QUIET:
+        assert scored[user][1] == 0
+        assert scored[user][0] <= detector.threshold
+    # Quieter still than anyone in the fit sample: the same verdict.
+    quieter = feature_table[feature_table["user"] == QUIET[0]].assign(
+        **{name: -1e6 for name in MODEL_FEATURE_COLUMNS})
+    assert detector.score_pandas(quieter)["is_anomaly"].tolist() == [0]
+
+
+def test_two_sided_scoring_would_flag_the_quiet_users(feature_table: pd.DataFrame) -> None:
+    # Why the transform is one-sided: on plain standardised features the quiet users are outliers too.
+    from sklearn.ensemble import IsolationForest  # noqa: PLC0415
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415
+
+    values = StandardScaler().fit_transform(feature_table.loc[:, list(MODEL_FEATURE_COLUMNS)])
+    raw = -IsolationForest(random_state=42).fit(values).score_samples(values)
+    top = set(feature_table["user"].iloc[np.argsort(-raw)[: len(OUTLIERS) + len(QUIET)]])
+    assert set(QUIET) <= top
+
+
+def test_the_transform_keeps_only_risky_deviations(feature_table: pd.DataFrame) -> None:
+    transform = RiskTransform.fit(feature_table, MODEL_FEATURE_COLUMNS)
+    risky = transform.transform(feature_table)
+    assert (risky >= 0).all()
+    quiet = feature_table["user"].isin(QUIET).to_numpy()
+    assert (risky[quiet] == 0).all()
+    signed = transform.deviations(feature_table)
+    assert (signed[quiet] < -5).all()
+
+
+def test_a_rate_over_more_events_is_stronger_evidence() -> None:
+    frame = pd.DataFrame({"user": [f"u{i}" for i in range(102)],
+                          "failed_auth_rate": [0.1] * 100 + [2 / 3, 2 / 3],
+                          "auth_attempt_count": [30.0] * 100 + [3.0, 300.0]})
+    frame.loc[:49, "failed_auth_rate"] = 0.08
+    transform = RiskTransform.fit(frame, ("failed_auth_rate",))
+    few, many = transform.transform(frame)[100:, 0]
+    assert 0 < few < many
+    assert many > 5 * few
 
 
 def test_output_keeps_every_input_column_and_adds_score_and_flag(feature_table: pd.DataFrame) -> None:
-    scored = fit_and_score(feature_table, DetectorConfig(**ALL_FEATURES))
+    scored = fit_and_score(feature_table, DetectorConfig())
     assert list(scored.columns) == [*feature_table.columns, "anomaly_score", "is_anomaly"]
     assert scored["anomaly_score"].dtype == np.float64
     assert scored["is_anomaly"].dtype == np.int32
@@ -88,9 +134,21 @@ def test_output_keeps_every_input_column_and_adds_score_and_flag(feature_table: 
     pd.testing.assert_frame_equal(scored.loc[:, list(feature_table.columns)], feature_table)
 
 
+def test_score_is_the_share_of_the_fit_sample_scoring_lower_or_the_same(feature_table: pd.DataFrame) -> None:
+    config = DetectorConfig()
+    detector = fit_detector(fit_sample(feature_table, config), config)
+    raw = detector.raw_scores(feature_table)
+    scored = detector.score_pandas(feature_table)
+    expected = np.array([(raw <= value).sum() / len(raw) for value in raw])
+    np.testing.assert_array_equal(scored["anomaly_score"].to_numpy(), expected)
+    assert scored["anomaly_score"].max() == 1.0
+    beyond = feature_table[feature_table["user"] == OUTLIERS[0]].assign(**{MODEL_FEATURE_COLUMNS[0]: 1e6})
+    assert detector.score_pandas(beyond)["anomaly_score"].tolist() == [1.0]
+
+
 @pytest.mark.parametrize("algorithm", ["isolation_forest", "kmeans"])
 def test_same_random_state_gives_the_same_scores(feature_table: pd.DataFrame, algorithm: str) -> None:
-    config = DetectorConfig(**ALL_FEATURES, algorithm=algorithm, random_state=3)
+    config = DetectorConfig(algorithm=algorithm, random_state=3)
     first = scores_by_user(fit_and_score(feature_table, config))
     shuffled = feature_table.sample(frac=1.0, random_state=11, ignore_index=True)
     # The sample arrives in hash order whatever the input order; the detector fits it in user order.
@@ -99,78 +157,104 @@ def test_same_random_state_gives_the_same_scores(feature_table: pd.DataFrame, al
 
 
 def test_summary_describes_the_fit_and_matches_the_flags(feature_table: pd.DataFrame) -> None:
-    config = DetectorConfig(feature_columns=FEATURE_COLUMNS, contamination=0.1, n_estimators=50)
+    config = DetectorConfig(n_estimators=50)
     detector = fit_detector(fit_sample(feature_table, config), config)
-    summary = detector.summary
+    summary = detector.summary()
     assert summary.algorithm == "isolation_forest"
-    assert summary.rows_fitted == N_NORMAL + len(OUTLIERS)
+    assert summary.rows_fitted == len(feature_table)
     assert summary.sampled is False
     assert summary.params["n_estimators"] == 50
-    assert summary.params["contamination"] == 0.1
+    assert summary.threshold_rule == "outlier"
     assert 0.0 < summary.threshold < 1.0
-    assert summary.raw_min <= summary.raw_threshold <= summary.raw_max
+    assert summary.raw_threshold == pytest.approx(summary.raw_median + 4.5 * 1.4826 * summary.raw_mad)
     assert int(detector.score_pandas(feature_table)["is_anomaly"].sum()) == summary.anomalies_in_fit
-    assert summary.to_dict()["feature_columns"] == list(FEATURE_COLUMNS)
+    assert summary.model.source == "fitted" and summary.model.rows_fitted == len(feature_table)
+    assert summary.model.sha256 is None
+    data = summary.to_dict()
+    assert data["feature_columns"] == list(MODEL_FEATURE_COLUMNS)
+    assert data["support_columns"] == ["total_events", "auth_attempt_count", "unique_ips",
+                                       "process_execution_count"]
+
+
+def test_a_contamination_share_flags_that_share(feature_table: pd.DataFrame) -> None:
+    config = DetectorConfig(contamination=0.1)
+    detector = fit_detector(fit_sample(feature_table, config), config)
+    assert detector.threshold == pytest.approx(0.9)
+    assert detector.summary().threshold_rule == "share"
+    flagged = int(detector.score_pandas(feature_table)["is_anomaly"].sum())
+    assert flagged == math.ceil(0.1 * len(feature_table))
+
+
+def test_the_outlier_rule_flags_next_to_nobody_in_a_population_without_outliers() -> None:
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(10.0 + rng.normal(0.0, 1.0, (1000, len(MODEL_FEATURE_COLUMNS))),
+                         columns=list(MODEL_FEATURE_COLUMNS))
+    frame = frame.assign(user=[f"u{i:04d}" for i in range(1000)], **dict.fromkeys(SUPPORTS, EVENTS))
+    share = fit_and_score(frame, DetectorConfig(contamination=0.05))
+    outliers = fit_and_score(frame, DetectorConfig())
+    assert share["is_anomaly"].sum() == 50
+    assert outliers["is_anomaly"].sum() <= 1
 
 
 def test_fit_sample_is_bounded_and_independent_of_row_order(feature_table: pd.DataFrame) -> None:
-    config = DetectorConfig(**ALL_FEATURES, max_fit_rows=50)
+    config = DetectorConfig(max_fit_rows=50)
     sample = fit_sample(feature_table, config)
     assert len(sample) == 51
-    summary = fit_detector(sample, config).summary
-    assert summary.rows_fitted == 50
-    assert summary.sampled is True
+    detector = fit_detector(sample, config)
+    assert detector.info.rows_fitted == 50 and detector.info.sampled is True
     shuffled = feature_table.sample(frac=1.0, random_state=5, ignore_index=True)
-    assert fit_detector(fit_sample(shuffled, config), config).summary == summary
+    again = fit_detector(fit_sample(shuffled, config), config)
+    np.testing.assert_array_equal(again.calibration, detector.calibration)
+    assert again.threshold == detector.threshold
 
 
 def test_scoring_in_batches_equals_scoring_at_once(feature_table: pd.DataFrame) -> None:
     # Spark scores on the executors one Arrow batch at a time; the split must not change a row's score.
-    detector = fit_detector(fit_sample(feature_table, DetectorConfig(**ALL_FEATURES, algorithm="kmeans")),
-                            DetectorConfig(**ALL_FEATURES, algorithm="kmeans"))
-    at_once = detector.score_pandas(feature_table)
-    in_batches = pd.concat(
-        [detector.score_pandas(feature_table.iloc[start : start + 37]) for start in range(0, len(feature_table), 37)]
-    )
-    pd.testing.assert_frame_equal(in_batches, at_once)
+    for algorithm in ("isolation_forest", "kmeans"):
+        config = DetectorConfig(algorithm=algorithm)
+        detector = fit_detector(fit_sample(feature_table, config), config)
+        at_once = detector.score_pandas(feature_table)
+        in_batches = pd.concat([detector.score_pandas(feature_table.iloc[start : start + 37])
+                                for start in range(0, len(feature_table), 37)])
+        pd.testing.assert_frame_equal(in_batches, at_once)
 
 
 def test_kmeans_does_not_treat_a_small_tight_cluster_as_normal() -> None:
     rng = np.random.default_rng(3)
-    columns = ("a", "b")
-    normal = [(f"n{index:03d}", *rng.normal(0.0, 1.0, 2)) for index in range(150)]
+    columns = ("unique_ips", "burst_events")
+    normal = [(f"n{index:03d}", *(10 + rng.normal(0.0, 1.0, 2))) for index in range(150)]
     # Four identical far-away users: K-Means gives them a centroid of their own, at distance 0.
-    tight = [(f"t{index}", 25.0, 25.0) for index in range(4)]
+    tight = [(f"t{index}", 35.0, 35.0) for index in range(4)]
     frame = pd.DataFrame([*normal, *tight], columns=["user", *columns])
     config = DetectorConfig(algorithm="kmeans", kmeans_clusters=4, contamination=0.05, feature_columns=columns)
     detector = fit_detector(fit_sample(frame, config), config)
-    assert detector.summary.params["clusters_fitted"] == 4
-    assert detector.summary.params["large_clusters"] < 4
+    assert detector.params["clusters_fitted"] == 4
+    assert detector.params["large_clusters"] < 4
     scored = scores_by_user(detector.score_pandas(frame))
     assert all(scored[user] == (1.0, 1) for user, *_ in tight)
     assert max(scored[user][0] for user, *_ in normal) < 1.0
 
 
 def test_constant_feature_does_not_break_scaling(feature_table: pd.DataFrame) -> None:
-    constant = feature_table.assign(**{FEATURE_COLUMNS[0]: 1.0})
-    scored = scores_by_user(fit_and_score(constant, DetectorConfig(**ALL_FEATURES)))
+    constant = feature_table.assign(**{MODEL_FEATURE_COLUMNS[0]: 1.0})
+    scored = scores_by_user(fit_and_score(constant, DetectorConfig()))
     assert all(0.0 <= value <= 1.0 for value, _ in scored.values())
     assert max(scored, key=lambda user: scored[user][0]) in OUTLIERS
 
 
-def test_a_bad_cell_at_scoring_time_is_taken_as_the_mean(feature_table: pd.DataFrame) -> None:
-    config = DetectorConfig(**ALL_FEATURES)
+def test_a_bad_cell_at_scoring_time_counts_as_no_risky_deviation(feature_table: pd.DataFrame) -> None:
+    config = DetectorConfig()
     detector = fit_detector(fit_sample(feature_table, config), config)
-    broken = feature_table.head(3).copy()
-    broken.loc[0, FEATURE_COLUMNS[1]] = np.nan
-    broken.loc[1, FEATURE_COLUMNS[2]] = np.inf
+    outlier = feature_table[feature_table["user"] == OUTLIERS[0]]
+    broken = outlier.assign(**{MODEL_FEATURE_COLUMNS[0]: np.nan, MODEL_FEATURE_COLUMNS[1]: np.inf})
+    risky = detector.transform.transform(broken)
+    assert risky[0, 0] == 0 and risky[0, 1] == 0 and risky[0, 2] > 0
     scores = detector.score_pandas(broken)["anomaly_score"]
-    assert scores.notna().all()
-    assert ((scores >= 0.0) & (scores <= 1.0)).all()
+    assert scores.notna().all() and scores.between(0.0, 1.0).all()
 
 
 def test_a_missing_value_in_the_fit_sample_is_a_detection_error(feature_table: pd.DataFrame) -> None:
-    config = DetectorConfig(**ALL_FEATURES)
+    config = DetectorConfig()
     sample = fit_sample(feature_table, config)
     sample.loc[3, "burst_events"] = np.nan
     with pytest.raises(DetectionError, match="burst_events"):
@@ -180,7 +264,8 @@ def test_a_missing_value_in_the_fit_sample_is_a_detection_error(feature_table: p
 def test_works_on_the_output_of_the_features_stage(make_events, compute_features) -> None:
     events = make_events(
         [{"user": f"u{index}", "timestamp": 1_704_067_200_000 + index * 60_000} for index in range(6)]
-        + [{"user": "u0", "timestamp": 1_704_067_200_500, "event_type": "auth_attempt", "status": "failed"}]
+        + [{"user": "u0", "timestamp": 1_704_067_200_500, "event_type": "auth_attempt", "status": "failed",
+            "threat_score": 0.9}]
     )
     features = compute_features(events)
     config = DetectorConfig(n_estimators=20)
@@ -192,17 +277,18 @@ def test_works_on_the_output_of_the_features_stage(make_events, compute_features
 
 def test_empty_table_is_a_detection_error(feature_table: pd.DataFrame) -> None:
     with pytest.raises(DetectionError, match="empty"):
-        fit_detector(feature_table.head(0), DetectorConfig(**ALL_FEATURES))
+        fit_detector(feature_table.head(0), DetectorConfig())
 
 
 def test_single_user_is_a_detection_error(feature_table: pd.DataFrame) -> None:
     with pytest.raises(DetectionError, match="at least 2"):
-        fit_detector(feature_table.head(1), DetectorConfig(**ALL_FEATURES))
+        fit_detector(feature_table.head(1), DetectorConfig())
 
 
-def test_missing_feature_column_is_a_detection_error(feature_table: pd.DataFrame) -> None:
-    with pytest.raises(DetectionError, match="burst_events"):
-        fit_detector(feature_table.drop(columns="burst_events"), DetectorConfig(**ALL_FEATURES))
+@pytest.mark.parametrize("column", ["burst_events", "total_events"])
+def test_missing_input_column_is_a_detection_error(feature_table: pd.DataFrame, column: str) -> None:
+    with pytest.raises(DetectionError, match=column):
+        fit_detector(feature_table.drop(columns=column), DetectorConfig())
 
 
 @pytest.mark.parametrize(
@@ -210,12 +296,14 @@ def test_missing_feature_column_is_a_detection_error(feature_table: pd.DataFrame
     [
         ({"contamination": 0.0}, "contamination"),
         ({"contamination": 0.6}, "contamination"),
+        ({"outlier_mads": 0.0}, "outlier_mads"),
         ({"algorithm": "dbscan"}, "algorithm"),
         ({"max_fit_rows": 1}, "max_fit_rows"),
         ({"n_estimators": 0}, "n_estimators"),
         ({"kmeans_clusters": 0}, "kmeans_clusters"),
         ({"feature_columns": ()}, "feature_columns"),
-        ({"feature_columns": ("a", "a")}, "feature_columns"),
+        ({"feature_columns": ("unique_ips", "unique_ips")}, "feature_columns"),
+        ({"feature_columns": ("total_events",)}, "risky direction"),
     ],
 )
 def test_invalid_config_is_a_detection_error(overrides: dict, message: str) -> None:
@@ -228,8 +316,9 @@ def five_hundred_users() -> pd.DataFrame:
     rng = np.random.default_rng(500)
     users = [f"user-{index:03d}" for index in range(490)] + [f"ü-{index}-名" for index in range(10)]
     columns = {"user": users}
-    for name in MODEL_FEATURE_COLUMNS:
-        columns[name] = rng.integers(0, 50, len(users)) if name == "burst_events" else rng.random(len(users))
+    for name in detector_inputs(DetectorConfig()):
+        integer = name == "burst_events" or name.endswith(("_count", "_events", "_ips"))
+        columns[name] = rng.integers(0, 50, len(users)) if integer else rng.random(len(users))
     return pd.DataFrame(columns).sample(frac=1.0, random_state=1, ignore_index=True)
 
 
@@ -238,7 +327,7 @@ def test_both_engines_pull_the_same_fit_sample_and_fit_the_same_model(spark) -> 
 
     frame = five_hundred_users()
     config = DetectorConfig(max_fit_rows=100, n_estimators=50)
-    sql = fit_sample_sql("features", config.feature_columns, config.max_fit_rows)
+    sql = fit_sample_sql("features", detector_inputs(config), config.max_fit_rows)
 
     db = connect(threads=1)
     try:
@@ -253,10 +342,11 @@ def test_both_engines_pull_the_same_fit_sample_and_fit_the_same_model(spark) -> 
 
     assert list(embedded["user"]) == list(on_spark["user"]) == sha256_order(frame["user"])[:101]
     pd.testing.assert_frame_equal(embedded, on_spark)
-    assert (embedded.dtypes.loc[list(config.feature_columns)] == np.float64).all()
+    assert (embedded.dtypes.loc[list(detector_inputs(config))] == np.float64).all()
 
     from_embedded = fit_detector(embedded, config)
     from_spark = fit_detector(on_spark, config)
-    assert from_embedded.summary == from_spark.summary
-    assert from_embedded.summary.sampled is True and from_embedded.summary.rows_fitted == 100
+    np.testing.assert_array_equal(from_embedded.calibration, from_spark.calibration)
+    assert from_embedded.threshold == from_spark.threshold
+    assert from_embedded.info.sampled is True and from_embedded.info.rows_fitted == 100
     pd.testing.assert_frame_equal(from_embedded.score_pandas(frame), from_spark.score_pandas(frame), check_exact=True)

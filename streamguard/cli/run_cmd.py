@@ -23,7 +23,12 @@ from streamguard.report import AnomalyReport
               default=None, help="YAML file of settings (flags and environment override it).")
 @click.option("--read-strategy", type=click.Choice(["bounded", "full-scan"]), default=None)
 @click.option("--algorithm", type=click.Choice(["isolation_forest", "kmeans"]), default=None)
-@click.option("--contamination", type=float, default=None)
+@click.option("--contamination", type=float, default=None,
+              help="Flag this share of the fit sample instead of the outliers (e.g. 0.05).")
+@click.option("--model", "model", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Score with this saved model instead of fitting one (no refit).")
+@click.option("--save-model", "save_model", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Save the model fitted in this run (skops file) for --model in later runs.")
 @click.option("--engine", type=click.Choice(["auto", "embedded", "spark"]), default=None,
               help="Where the stages run [env STREAMGUARD_ENGINE; auto: spark when --spark-master names a cluster, "
                    "else embedded].")
@@ -31,7 +36,8 @@ from streamguard.report import AnomalyReport
               help="Spark master URL for --engine spark [local[*]]; spark://host:port selects Spark under auto.")
 def run(topic: str | None, bootstrap: str | None, start: str | None, max_events: int | None, end: str | None,
         output: Path | None, config_file: Path | None, read_strategy: str | None, algorithm: str | None,
-        contamination: float | None, engine: str | None, spark_master: str | None) -> None:
+        contamination: float | None, model: Path | None, save_model: Path | None, engine: str | None,
+        spark_master: str | None) -> None:
     """Read a bounded slice of a topic, build features, flag anomalous users, export training data."""
     from streamguard.config import load_run_config  # noqa: PLC0415
     from streamguard.kafka import daemon  # noqa: PLC0415
@@ -39,7 +45,8 @@ def run(topic: str | None, bootstrap: str | None, start: str | None, max_events:
 
     flags = {"topic": topic, "bootstrap": bootstrap, "start": start, "max_events": max_events, "end": end,
              "output": output, "read_strategy": read_strategy, "algorithm": algorithm,
-             "contamination": contamination, "engine": engine, "spark_master": spark_master}
+             "contamination": contamination, "model": model, "save_model": save_model, "engine": engine,
+             "spark_master": spark_master}
     running = daemon.read_state()
     config = load_run_config(flags=flags, config_file=config_file,
                              fallbacks={"bootstrap": running.bootstrap if running else None})
@@ -55,11 +62,17 @@ def print_summary(report: AnomalyReport, output: Path, console: Console | None =
                   f"({report.anomaly_rate:.1%}) from {run.events_read:,} records of {run.topic!r} "
                   f"({run.events_valid:,} valid, {run.events_invalid:,} quarantined; {run.read_strategy} read, "
                   f"{run.records_scanned:,} fetched from Kafka; {run.engine} engine)")
-    table = Table("user", "score", "events", "avg threat", "unique IPs", "failed auth", title="Top anomalies")
+    detector = run.detector
+    table = Table("user", "score", "flagged", "events", "avg threat", "unique IPs", "failed auth",
+                  title=f"Top users by score (flagged above {detector.threshold:.4f}, {detector.threshold_rule} rule)")
     for entry in report.top_anomalies:
-        table.add_row(entry.user, f"{entry.anomaly_score:.3f}", f"{entry.total_events:,}",
-                      f"{entry.avg_threat_score:.3f}", str(entry.unique_ips), f"{entry.failed_auth_rate:.1%}")
+        table.add_row(entry.user, f"{entry.anomaly_score:.4f}", "yes" if entry.is_anomaly else "no",
+                      f"{entry.total_events:,}", f"{entry.avg_threat_score:.3f}", str(entry.unique_ips),
+                      f"{entry.failed_auth_rate:.1%}")
     console.print(table)
+    model = detector.model
+    console.print(f"model: {model.source} ({model.rows_fitted:,} users, fitted {model.fitted_at}"
+                  + (f", {model.path} sha256 {model.sha256[:12]}" if model.sha256 else "") + ")")
     stages = run.stage_seconds.model_dump()
     console.print("seconds per stage: " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))
     console.print(f"output: {output}/ (training_data/, quarantine/, anomaly_report.json)")

@@ -1,7 +1,8 @@
 """The feature registry: one row per user, each feature defined once, as data.
 
 Every feature has a name, a one-sentence definition, a unit, its type (``long`` or ``double``), whether the
-detector uses it, and ONE SQL expression. Both engines run that same SQL text (Spark SQL, and DuckDB with a few
+detector uses it and, if so, which direction of it is risky (``risk``: ``higher`` or ``lower``), and ONE SQL
+expression. Both engines run that same SQL text (Spark SQL, and DuckDB with a few
 compatibility macros), so the embedded and the Spark engine cannot drift apart; ``streamguard.features``
 assembles the query. The README and the API render this registry rather than restating it.
 
@@ -29,7 +30,12 @@ GAP_CAP_MS = 10**13
 
 @dataclass(frozen=True, kw_only=True)
 class Feature:
-    """One output column: ``name``, a one-sentence ``definition``, the ``unit`` of its values, its SQL."""
+    """One output column: ``name``, a one-sentence ``definition``, the ``unit`` of its values, its SQL.
+
+    ``risk`` (required for a model feature) says which direction of it is risky: the detector counts only
+    deviations that way, so a user who is unusual only by being safer than the rest (fewer failures, lower
+    threat scores) is never flagged, and explanations cite only risky deviations.
+    """
 
     name: str
     definition: str
@@ -37,6 +43,11 @@ class Feature:
     dtype: Literal["long", "double"]
     sql: str
     in_model: bool = False
+    risk: Literal["higher", "lower"] | None = None
+
+    def __post_init__(self) -> None:
+        if self.in_model and self.risk is None:
+            raise ValueError(f"model feature {self.name} must declare its risky direction (risk)")
 
 
 def _count_if(condition: str) -> str:
@@ -96,26 +107,27 @@ FEATURES: tuple[Feature, ...] = (
     Feature(name="total_events", definition="Number of events of the user.", unit="events", dtype="long",
             sql="n_events"),
     Feature(name="unique_ips", definition="Number of distinct non-null source_ip values.", unit="addresses",
-            dtype="long", sql="n_ips", in_model=True),
+            dtype="long", sql="n_ips", in_model=True, risk="higher"),
     Feature(name="unique_event_types", definition="Number of distinct event_type values.", unit="types",
-            dtype="long", sql="n_types", in_model=True),
+            dtype="long", sql="n_types", in_model=True, risk="higher"),
     Feature(name="unique_locations",
             definition="Number of distinct non-null geo_location values (events without a location are ignored).",
-            unit="locations", dtype="long", sql="n_locations", in_model=True),
+            unit="locations", dtype="long", sql="n_locations", in_model=True, risk="higher"),
     Feature(name="avg_threat_score", definition="Mean threat_score of the user's events.", unit="score 0..1",
-            dtype="double", sql="CAST(threat_sum AS DOUBLE) / n_events", in_model=True),
+            dtype="double", sql="CAST(threat_sum AS DOUBLE) / n_events", in_model=True, risk="higher"),
     Feature(name="max_threat_score", definition="Highest threat_score of the user's events.", unit="score",
-            dtype="double", sql="top_threat", in_model=True),
+            dtype="double", sql="top_threat", in_model=True, risk="higher"),
     Feature(name="failed_auth_rate",
             definition="auth_attempt events with status 'failed' divided by auth_attempt events; 0 without any.",
-            unit="ratio 0..1", dtype="double", sql=_ratio("n_failed_auth", "n_auth_attempt"), in_model=True),
+            unit="ratio 0..1", dtype="double", sql=_ratio("n_failed_auth", "n_auth_attempt"),
+            in_model=True, risk="higher"),
     Feature(name="unusual_hour_rate",
             definition="Share of events whose UTC hour of day is 00 to 05 (00:00:00-05:59:59.999).",
-            unit="ratio 0..1", dtype="double", sql=_ratio("n_unusual_hour", "n_events"), in_model=True),
+            unit="ratio 0..1", dtype="double", sql=_ratio("n_unusual_hour", "n_events"), in_model=True, risk="higher"),
     Feature(name="weekend_rate", definition="Share of events on a Saturday or Sunday, UTC.", unit="ratio 0..1",
-            dtype="double", sql=_ratio("n_weekend", "n_events"), in_model=True),
+            dtype="double", sql=_ratio("n_weekend", "n_events"), in_model=True, risk="higher"),
     Feature(name="ip_diversity_score", definition="unique_ips divided by total_events.", unit="ratio 0..1",
-            dtype="double", sql=_ratio("n_ips", "n_events"), in_model=True),
+            dtype="double", sql=_ratio("n_ips", "n_events"), in_model=True, risk="higher"),
     Feature(name="events_per_day",
             definition=("total_events divided by the number of distinct UTC calendar days on which the user had at "
                         "least one event (active days, not the span from first to last event, so idle days do not "
@@ -134,7 +146,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature(name="rare_ip_ratio",
             definition=("Source IPs seen in exactly one of the user's events divided by unique_ips; 0 when the user "
                         "has no source IP."),
-            unit="ratio 0..1", dtype="double", sql=_ratio("n_rare_ips", "n_ips"), in_model=True),
+            unit="ratio 0..1", dtype="double", sql=_ratio("n_rare_ips", "n_ips"), in_model=True, risk="higher"),
     Feature(name="avg_inter_event_s",
             definition=("Mean gap between consecutive events of the user ordered by (timestamp, event_id); 0 with a "
                         "single event."),
@@ -147,9 +159,9 @@ FEATURES: tuple[Feature, ...] = (
             dtype="double", sql="coalesce(CAST(min_gap_ms AS DOUBLE) / 1000, CAST(0 AS DOUBLE))"),
     Feature(name="burst_events",
             definition="Events less than 1 s after the previous event of the same user (ties included).",
-            unit="events", dtype="long", sql="n_burst", in_model=True),
+            unit="events", dtype="long", sql="n_burst", in_model=True, risk="higher"),
     Feature(name="blocked_rate", definition="Share of events with status 'blocked'.", unit="ratio 0..1",
-            dtype="double", sql=_ratio("n_blocked", "n_events"), in_model=True),
+            dtype="double", sql=_ratio("n_blocked", "n_events"), in_model=True, risk="higher"),
     Feature(name="total_bytes_sent",
             definition=("Sum of network_details.bytes_sent over the user's events, exact and never overflowing, "
                         "as a double; 0 without network data."),
@@ -157,7 +169,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature(name="unsigned_process_rate",
             definition=("process_execution events whose process_details.is_signed is false divided by "
                         "process_execution events (unknown signature counts as signed); 0 without any."),
-            unit="ratio 0..1", dtype="double", sql=_ratio("n_unsigned", "n_process_execution"), in_model=True),
+            unit="ratio 0..1", dtype="double", sql=_ratio("n_unsigned", "n_process_execution"),
+            in_model=True, risk="higher"),
     Feature(name="max_events_in_hour",
             definition="Most events of the user within one UTC clock hour (e.g. 14:00-14:59 on one date).",
             unit="events", dtype="long", sql="top_hour_events"),
