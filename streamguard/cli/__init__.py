@@ -38,7 +38,7 @@ def _register() -> None:
     cli.add_command(spark_cmd.spark)
     cli.add_command(seed_cmd.seed)
     cli.add_command(seed_cmd.truth)
-    for optional in ("run_cmd", "serve_cmd", "report_cmd", "demo_cmd"):
+    for optional in ("run_cmd", "serve_cmd", "report_cmd", "demo_cmd", "evaluate_cmd"):
         try:
             module = __import__(f"streamguard.cli.{optional}", fromlist=["register"])
         except ModuleNotFoundError as exc:
