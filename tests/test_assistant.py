@@ -15,11 +15,12 @@ from serve_fixtures import FixtureRun, serving, write_run
 from streamguard.assistant import ApiSource, answer_question, resolve_user
 from streamguard.assistant.resolve import candidates
 from streamguard.errors import StreamguardError
-from streamguard.features import FEATURE_COLUMNS, FEATURES
+from streamguard.features import FEATURES, MODEL_FEATURE_COLUMNS
 from streamguard.serve import create_app
 from streamguard.serve.process import free_port
 
 DEFINITIONS = {feature.name: feature.definition for feature in FEATURES}
+RISK = {feature.name: feature.risk for feature in FEATURES}
 
 
 @pytest.fixture(scope="module")
@@ -40,11 +41,14 @@ def ask(api: str, question: str, **extra: str) -> dict:
 
 
 def top_deviations(frame: pd.DataFrame, user: str, count: int = 3) -> list[str]:
-    """Computed here independently of the assistant: |z| against the mean and population std of all users."""
-    features = frame[list(FEATURE_COLUMNS)].astype(float)
+    """Computed here independently of the assistant: z against the mean and population std of all users, on the
+    model features only, signed so that the risky direction is positive, positive ones only."""
+    features = frame[list(MODEL_FEATURE_COLUMNS)].astype(float)
     std = features.std(ddof=0)
-    z = ((features - features.mean()) / std.where(std > 0)).loc[frame["user"] == user].iloc[0].dropna()
-    return z.abs().sort_values(ascending=False).index[:count].tolist()
+    sign = pd.Series({name: 1.0 if RISK[name] == "higher" else -1.0 for name in MODEL_FEATURE_COLUMNS})
+    z = (sign * (features - features.mean()) / std.where(std > 0)).loc[frame["user"] == user].iloc[0].dropna()
+    z = z[z > 0]
+    return z.sort_values(ascending=False).index[:count].tolist()
 
 
 KNOWN = {"manager": "manager", "erin": "erin", "svc_backup": "svc_backup"}
@@ -66,7 +70,7 @@ def test_resolve_finds_known_users(question, expected):
 def test_resolve_reports_the_plainly_named_unknown_user():
     assert resolve_user("Is user zed anomalous?", lookup=KNOWN.get).name == "zed"
     assert resolve_user("is bob2 suspicious?", lookup=KNOWN.get).name == "bob2"
-    assert resolve_user("Who is anomalous today in the big list?", lookup=KNOWN.get).name is None
+    assert resolve_user("What happened here today?", lookup=KNOWN.get).name is None
 
 
 def test_an_explicit_user_id_wins_over_the_question():
@@ -118,9 +122,67 @@ def test_an_unknown_user_is_said_to_be_unknown(api, run):
 
 
 def test_a_question_naming_nobody_gets_a_hint(api):
-    body = ask(api, "Who is anomalous today in the big list?")
-    assert body["user"] is None
+    body = ask(api, "What happened here today?")
+    assert body["user"] is None and body["kind"] == "no_user"
     assert "could not tell which user" in body["answer"]
+
+
+def test_explanations_cite_only_model_features_on_their_risky_side(api, run):
+    for user in run.frame["user"]:
+        body = ask(api, f"Is user {user} anomalous?")
+        assert [d["feature"] for d in body["deviations"]] == top_deviations(run.frame, user)
+        for deviation in body["deviations"]:
+            assert deviation["feature"] in MODEL_FEATURE_COLUMNS and deviation["z_score"] > 0
+            assert deviation["risk"] == RISK[deviation["feature"]]
+        for name in set(DEFINITIONS) - set(MODEL_FEATURE_COLUMNS):
+            assert f"{name} is" not in body["answer"]
+        assert "below;" not in body["answer"]  # every model feature here is risky when higher
+
+
+@pytest.mark.parametrize("question", ["How many users are anomalous?", "how many anomalies are there",
+                                      "How many users were flagged?"])
+def test_how_many_users_are_anomalous(api, run, question):
+    body = ask(api, question)
+    anomalous = int(run.frame["is_anomaly"].sum())
+    assert body["kind"] == "count" and body["anomalous_users"] == anomalous
+    assert body["answer"].startswith(f"{anomalous:,} of the {len(run.frame):,} users of run {run.run_id}")
+
+
+def _expected_top(run: FixtureRun, count: int) -> list[str]:
+    flagged = run.frame[run.frame["is_anomaly"] == 1]
+    return flagged.sort_values(["anomaly_score", "user"], ascending=[False, True])["user"].head(count).tolist()
+
+
+@pytest.mark.parametrize("question", ["Who are the top anomalies?", "List the anomalous users",
+                                      "Which users are most suspicious?"])
+def test_who_are_the_top_anomalies_through_the_http_source(api, run, question):
+    with ApiSource.connect(api) as source:
+        answer = answer_question(question, source=source)
+    assert answer.kind == "list" and answer.user is None
+    expected = _expected_top(run, 10)
+    assert [item.user for item in answer.anomalies] == expected
+    assert all(item.is_anomaly for item in answer.anomalies)
+    for user in expected:
+        assert user in answer.answer
+    assert answer.answer.index(expected[0]) < answer.answer.index(expected[-1])
+
+
+def test_top_n_is_honoured(api, run):
+    with ApiSource.connect(api) as source:
+        answer = answer_question("Who are the top 2 anomalies?", source=source)
+    assert [item.user for item in answer.anomalies] == _expected_top(run, 2)
+    assert "the 2 most anomalous" in answer.answer
+
+
+def test_a_list_question_through_the_endpoint_answers_at_least_the_count(api, run):
+    body = ask(api, "Who are the top anomalies?")
+    assert body["kind"] == "list" and body["anomalous_users"] == int(run.frame["is_anomaly"].sum())
+    assert str(body["anomalous_users"]) in body["answer"]
+
+
+def test_a_plainly_named_unknown_user_in_a_list_question_is_about_that_user(api):
+    body = ask(api, "Is user zed among the top anomalies?")
+    assert body["kind"] == "unknown_user" and body["user"] == "zed"
 
 
 def test_user_id_is_validated_like_a_path_user(api):
@@ -152,6 +214,18 @@ def test_ask_prints_the_answer(api, run):
     assert result.returncode == 0, result.stderr
     assert "manager is not anomalous" in result.stdout
     assert f"{run.row('manager')['anomaly_score']:.3f}" in result.stdout
+
+
+def test_ask_exits_non_zero_for_an_unknown_user_after_printing_the_answer(api):
+    result = _cli("ask", "Is user zed anomalous?", "--api", api)
+    assert result.returncode == 1
+    assert "no user 'zed'" in result.stdout
+
+
+def test_ask_answers_a_list_question(api, run):
+    result = _cli("ask", "Who are the top anomalies?", "--api", api)
+    assert result.returncode == 0, result.stderr
+    assert _expected_top(run, 1)[0] in result.stdout
 
 
 def test_ask_exits_non_zero_with_one_line_when_the_api_is_unreachable():

@@ -1,33 +1,46 @@
-"""Answers to questions about one user's batch result, in plain sentences with the run's real figures.
+"""Answers about a batch result, in plain sentences with the run's real figures: about one user, or lists.
 
     >>> with ApiSource.connect("http://127.0.0.1:8081") as source:
     ...     print(answer_question("Is user manager anomalous?", source=source).answer)
     User manager is not anomalous in run 20260105T...: its anomaly score 0.231 does not exceed ...
+    ...     print(answer_question("Who are the top anomalies?", source=source).answer)
 
-An answer names the score against the detector's threshold, the user's events, average threat score,
-failed-auth rate and unique IPs, and the features that most set the user apart: the largest standardised
-deviations ``(value - mean) / std`` against all users of the run, each with its documented definition. A user
-absent from the data gets "no user ... in the training data"; a question naming nobody gets a hint. With an
-:class:`LlmConfig` the model rewords the answer from the same facts; on any failure the template answer
-stands.
+An answer about a user names the score against the detector's threshold, the user's events, average threat
+score, failed-auth rate and unique IPs, and what sets the user apart: the model features on which it lies
+furthest from the run's average *in the risky direction the feature registry declares*, in population standard
+deviations, each with its documented definition. Features the detector does not use, and deviations on the safe
+side (fewer failures than average), are never cited: they are not why a user is flagged. A user absent from the
+data gets "no user ... in the training data"; a question naming nobody gets a hint. "Who are the top
+anomalies?", "List the anomalous users" and "How many users are anomalous?" are answered from the run's
+anomaly list (``kind`` ``list`` / ``count``). With an :class:`LlmConfig` the model rewords a user answer from
+the same facts; on any failure the template answer stands.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from streamguard.assistant.llm import AssistantMetrics, LlmConfig, phrase
-from streamguard.assistant.resolve import resolve_user
+from streamguard.assistant.resolve import candidates, resolve_user
 from streamguard.assistant.source import FactSource
+from streamguard.contracts.features import FEATURE_BY_NAME
 from streamguard.errors import StreamguardError
+from streamguard.report import TopAnomaly
 from streamguard.serve.models import FeaturesResponse
 
 log = logging.getLogger(__name__)
 
 TOP_DEVIATIONS = 3
+DEFAULT_LIST = 10
+MAX_LIST = 100
+_FLAGGED = r"(?:anomal\w*|flagged|suspicious|compromised|risky|outliers?)"
+_COUNT = re.compile(rf"\bhow\s+many\b.*\b{_FLAGGED}", re.IGNORECASE)
+_LIST = re.compile(rf"\b(?:who|which|list|show|top|most|name)\b.*\b{_FLAGGED}", re.IGNORECASE)
+_TOP_N = re.compile(r"\b(?:top|first|the)\s+(\d{1,3})\b", re.IGNORECASE)
 
 
 class _Model(BaseModel):
@@ -35,11 +48,13 @@ class _Model(BaseModel):
 
 
 class Deviation(_Model):
-    """How far one feature of the user lies from the population, in population standard deviations."""
+    """How far one model feature of the user lies from the population, in population standard deviations;
+    ``z_score`` is positive in the feature's risky direction (``risk``)."""
 
     feature: str
     definition: str
     unit: str
+    risk: Literal["higher", "lower"]
     value: float
     population_mean: float
     population_std: float
@@ -50,6 +65,9 @@ class AssistantAnswer(_Model):
     question: str
     answer: str
     phrased_by: Literal["template", "llm"]
+    kind: Literal["user", "unknown_user", "no_user", "list", "count"] = Field(
+        default="user", description="What was answered: one user, a user the data lacks, nobody named, the "
+                                    "list of anomalous users, or their number.")
     user: str | None = Field(description="The user the answer is about; None when the question named none.")
     known_user: bool = Field(description="Whether the training data holds that user.")
     is_anomaly: bool | None = None
@@ -57,22 +75,28 @@ class AssistantAnswer(_Model):
     threshold: float | None = None
     run_id: str
     deviations: list[Deviation] = Field(default_factory=list)
+    anomalous_users: int | None = Field(default=None, description="Users flagged in the run (list, count).")
+    anomalies: list[TopAnomaly] = Field(default_factory=list, description="The most anomalous users (list).")
 
 
 def deviations(row: BaseModel, population: FeaturesResponse, top: int = TOP_DEVIATIONS) -> list[Deviation]:
-    """The ``top`` features of ``row`` furthest from the population mean; constant features are skipped."""
+    """The ``top`` model features on which ``row`` lies furthest from the population mean in the feature's risky
+    direction; features outside the model, constant ones and deviations on the safe side are left out."""
     found = []
     for feature in population.features:
-        if feature.std <= 0:
+        registered = FEATURE_BY_NAME.get(feature.name)
+        if registered is None or not registered.in_model or registered.risk is None or feature.std <= 0:
             continue
         value = float(getattr(row, feature.name))
-        found.append(Deviation(
-            feature=feature.name, definition=feature.definition, unit=feature.unit, value=value,
-            population_mean=feature.mean, population_std=feature.std,
-            z_score=(value - feature.mean) / feature.std,
-        ))
-    found.sort(key=lambda d: (-abs(d.z_score), d.feature))
-    return [d for d in found[:top] if d.z_score != 0]
+        sign = 1.0 if registered.risk == "higher" else -1.0
+        z_score = sign * (value - feature.mean) / feature.std
+        if z_score > 0:
+            found.append(Deviation(
+                feature=feature.name, definition=feature.definition, unit=feature.unit, risk=registered.risk,
+                value=value, population_mean=feature.mean, population_std=feature.std, z_score=z_score,
+            ))
+    found.sort(key=lambda d: (-d.z_score, d.feature))
+    return found[:top]
 
 
 def answer_question(question: str, *, source: FactSource, user_id: str | None = None,
@@ -81,17 +105,24 @@ def answer_question(question: str, *, source: FactSource, user_id: str | None = 
     metrics = metrics or AssistantMetrics()
     stats: Any = source.stats()
     resolved = resolve_user(question, lookup=source.user, user_id=user_id)
+    # A list or count question names no user plainly; "Is user zed among the top anomalies?" is about zed.
+    if resolved.row is None and user_id is None and not candidates(question)[0]:
+        if _COUNT.search(question):
+            return _done(metrics, _count_answer(question, stats))
+        if _LIST.search(question):
+            return _done(metrics, _list_answer(question, stats, source))
     if resolved.name is None:
         text = ("I could not tell which user the question is about. Name one, for example "
-                f"\"Is user manager anomalous?\" (run {stats.run_id} holds {stats.total_users:,} users).")
+                f"\"Is user manager anomalous?\", or ask \"Who are the top anomalies?\" (run {stats.run_id} "
+                f"holds {stats.total_users:,} users).")
         return _done(metrics, AssistantAnswer(question=question, answer=text, phrased_by="template",
-                                              user=None, known_user=False, run_id=stats.run_id))
+                                              kind="no_user", user=None, known_user=False, run_id=stats.run_id))
     if resolved.row is None:
         text = (f"There is no user {resolved.name!r} in the training data of run {stats.run_id} "
-                f"({stats.total_users:,} users); check the spelling, or list the anomalous users at "
-                "/api/training-data/anomalies.")
+                f"({stats.total_users:,} users); check the spelling, or ask \"Who are the top anomalies?\".")
         return _done(metrics, AssistantAnswer(question=question, answer=text, phrased_by="template",
-                                              user=resolved.name, known_user=False, run_id=stats.run_id))
+                                              kind="unknown_user", user=resolved.name, known_user=False,
+                                              run_id=stats.run_id))
 
     row: Any = resolved.row
     population = source.population()
@@ -112,6 +143,38 @@ def answer_question(question: str, *, source: FactSource, user_id: str | None = 
     return _done(metrics, answer)
 
 
+def _count_answer(question: str, stats: Any) -> AssistantAnswer:
+    text = (f"{stats.anomalous_users:,} of the {stats.total_users:,} users of run {stats.run_id} are anomalous "
+            f"({stats.anomaly_rate:.1%}): their anomaly score exceeds the {stats.algorithm} threshold of "
+            f"{stats.threshold:.3f}.")
+    return AssistantAnswer(question=question, answer=text, phrased_by="template", kind="count", user=None,
+                           known_user=False, threshold=stats.threshold, run_id=stats.run_id,
+                           anomalous_users=stats.anomalous_users)
+
+
+def _list_answer(question: str, stats: Any, source: FactSource) -> AssistantAnswer:
+    asked = _TOP_N.search(question)
+    limit = min(MAX_LIST, max(1, int(asked.group(1)))) if asked else DEFAULT_LIST
+    lister = getattr(source, "anomalies", None)
+    items: list[TopAnomaly] = [] if lister is None else list(lister(limit).items)
+    if stats.anomalous_users == 0:
+        text = (f"No user of run {stats.run_id} is anomalous: none of its {stats.total_users:,} users scores above "
+                f"the {stats.algorithm} threshold of {stats.threshold:.3f}.")
+    elif not items:
+        text = (f"{stats.anomalous_users:,} of the {stats.total_users:,} users of run {stats.run_id} are "
+                f"anomalous; the list is at /api/training-data/anomalies.")
+    else:
+        names = "; ".join(f"{item.user} (score {item.anomaly_score:.3f}, {item.total_events:,} events)"
+                          for item in items)
+        shown = "" if len(items) >= stats.anomalous_users else f"the {len(items)} most anomalous: "
+        text = (f"{stats.anomalous_users:,} of the {stats.total_users:,} users of run {stats.run_id} are "
+                f"anomalous (score above the {stats.algorithm} threshold of {stats.threshold:.3f}), "
+                f"{shown or 'most anomalous first: '}{names}.")
+    return AssistantAnswer(question=question, answer=text, phrased_by="template", kind="list", user=None,
+                           known_user=False, threshold=stats.threshold, run_id=stats.run_id,
+                           anomalous_users=stats.anomalous_users, anomalies=items)
+
+
 def _done(metrics: AssistantMetrics, answer: AssistantAnswer) -> AssistantAnswer:
     metrics.answers.labels(phrased_by=answer.phrased_by).inc()
     return answer
@@ -127,18 +190,19 @@ def _describe(row: Any, stats: Any, users: int, found: list[Deviation]) -> str:
         verdict = (f"User {row.user} is not anomalous in run {stats.run_id}: its anomaly score "
                    f"{row.anomaly_score:.3f} does not exceed the {stats.algorithm} threshold of "
                    f"{stats.threshold:.3f}.")
-        apart = f"Its features furthest from the average of the {users:,} users, not enough to flag it: "
+        apart = (f"Its model features furthest on the risky side of the average of the {users:,} users, not "
+                 "enough to flag it: ")
     figures = (f" It had {row.total_events:,} events, an average threat score of {row.avg_threat_score:.3f}, "
                f"a failed-auth rate of {row.failed_auth_rate:.1%} and {row.unique_ips:,} unique IPs.")
     if not found:
-        return verdict + figures + " None of its features differs from the population's average."
+        return verdict + figures + " None of the model's features lies on the risky side of the average."
     return verdict + figures + " " + apart + "; ".join(_deviation_text(d) for d in found) + "."
 
 
 def _deviation_text(d: Deviation) -> str:
-    direction = "above" if d.z_score > 0 else "below"
+    direction = "above" if d.risk == "higher" else "below"
     return (f"{d.feature} is {_number(d.value)} against a mean of {_number(d.population_mean)} "
-            f"({abs(d.z_score):.1f} standard deviations {direction}; {d.definition.rstrip('.')})")
+            f"({d.z_score:.1f} standard deviations {direction}; {d.definition.rstrip('.')})")
 
 
 def _number(value: float) -> str:
@@ -158,7 +222,7 @@ def _facts(answer: AssistantAnswer, row: Any, stats: Any, users: int) -> dict[st
         "most_unusual_features": [
             {"feature": d.feature, "definition": d.definition, "value": d.value,
              "population_mean": round(d.population_mean, 3),
-             "standard_deviations_from_mean": round(d.z_score, 1)}
+             "risky_direction": d.risk, "standard_deviations_to_the_risky_side": round(d.z_score, 1)}
             for d in answer.deviations
         ],
     }

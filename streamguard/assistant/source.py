@@ -19,7 +19,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from streamguard.errors import ConfigError, DataError, StreamguardError
-from streamguard.serve.models import USER_MAX_LENGTH, FeaturesResponse, Stats, UserRow
+from streamguard.serve.models import USER_MAX_LENGTH, AnomalyPage, FeaturesResponse, Stats, UserRow
 
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -35,6 +35,9 @@ class FactSource(Protocol):
 
     def population(self) -> FeaturesResponse:
         """Each feature's definition and its mean/std over all users."""
+
+    # Optional: ``anomalies(limit) -> AnomalyPage``, the most anomalous users. A source without it still answers
+    # "How many users are anomalous?"; a list question then points to /api/training-data/anomalies.
 
 
 class ApiSource:
@@ -72,6 +75,11 @@ class ApiSource:
     def population(self) -> FeaturesResponse:
         population = self._parse(FeaturesResponse, self._get("/api/training-data/features"))
         return population  # type: ignore[return-value]
+
+    def anomalies(self, limit: int) -> AnomalyPage:
+        """The ``limit`` most anomalous users (flagged only), most anomalous first."""
+        page = self._parse(AnomalyPage, self._get(f"/api/training-data/anomalies?limit={int(limit)}"))
+        return page  # type: ignore[return-value]
 
     def _get(self, path: str) -> httpx.Response:
         try:

@@ -46,6 +46,8 @@ def ask(question: str, api: str, user_id: str | None, as_json: bool) -> None:
     with ApiSource.connect(api, token=os.environ.get(TOKEN_ENV) or None) as source:
         answer = answer_question(question, source=source, user_id=user_id, llm=LlmConfig.from_env())
     click.echo(json.dumps(answer.model_dump(mode="json"), indent=2) if as_json else answer.answer)
+    if answer.kind == "unknown_user":
+        raise SystemExit(1)  # the answer is printed; scripts still learn the user is not in the data
 
 
 def register(cli: click.Group) -> None:
