@@ -13,9 +13,9 @@ import pytest
 
 from e2e.conftest import unique_topic
 from streamguard.errors import InvalidOffsetSpec, TopicNotFound
-from streamguard.kafka.consume import consume_plan
+from streamguard.kafka.consume import BoundedRead, consume_plan
 from streamguard.kafka.plan import ReadPlan, plan_read
-from streamguard.kafka.read import read_kafka
+from streamguard.kafka.read import read_exact, read_kafka
 
 # Deliberately uneven, with one empty partition.
 PARTITION_SIZES = {0: 700, 1: 250, 2: 50, 3: 0}
@@ -123,3 +123,39 @@ def test_bad_specs_and_missing_topic_raise_our_errors(bootstrap, uneven_topic):
         plan_read(bootstrap, uneven_topic, start="yesterday-ish")
     with pytest.raises(TopicNotFound):
         plan_read(bootstrap, unique_topic("absent"))
+
+
+@pytest.fixture(params=["embedded", "spark"])
+def accounted(request: pytest.FixtureRequest, bootstrap: str):
+    """``accounted(plan)``: the checked accounting of one engine's exact reader (with its top-up)."""
+    if request.param == "embedded":
+        def embedded(plan: ReadPlan):
+            reader = BoundedRead(bootstrap, plan)
+            for _ in reader:
+                pass
+            return reader.accounting
+        return embedded
+    spark = request.getfixturevalue("spark")
+    return lambda plan: read_exact(spark, bootstrap, plan).accounting
+
+
+@pytest.mark.parametrize("strategy", ["bounded", "full-scan"])
+def test_a_plain_topic_needs_no_top_up_and_skips_nothing(accounted, bootstrap, uneven_topic, strategy):
+    plan = plan_read(bootstrap, uneven_topic, max_events=401, strategy=strategy)
+    account = accounted(plan)
+    assert account.rounds == 1 and account.offsets_skipped == 0 and account.records_read == 401
+    spans = {p.partition: (p.from_offset, p.until) for p in account.partitions}
+    if strategy == "bounded":
+        assert spans == {r.partition: (r.start, r.until) for r in plan.ranges}
+        assert account.records_fetched == 401
+    else:  # what a full scan covered: every partition to its latest offset, then the first 401 kept
+        assert spans == {p: (0, n) for p, n in PARTITION_SIZES.items() if n}
+        assert account.records_fetched == sum(PARTITION_SIZES.values())
+        assert account.records_dropped == sum(PARTITION_SIZES.values()) - 401
+
+
+def test_time_range_accounting_counts_what_the_time_filter_dropped(accounted, bootstrap, uneven_topic):
+    start_ms, end_ms = BASE_MS + 100_000, BASE_MS + 200_000
+    account = accounted(plan_read(bootstrap, uneven_topic, start=str(start_ms), end=str(end_ms)))
+    assert account.mode == "all" and account.limit is None
+    assert account.records_read == account.records_fetched - account.records_dropped == 100 + 100 + 0

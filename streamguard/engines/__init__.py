@@ -39,5 +39,5 @@ def create_engine(
     if name == "spark":
         from streamguard.engines.spark import SparkEngine  # noqa: PLC0415
 
-        return SparkEngine(bootstrap=bootstrap, master=spark_master)
+        return SparkEngine(bootstrap=bootstrap, master=spark_master, kafka_properties=kafka_properties)
     raise ConfigError(f"no engine named {name!r} (resolve 'auto' first)")

@@ -17,13 +17,18 @@ from typing import Any
 import pandas as pd
 
 from streamguard.detect import FittedDetector
+from streamguard.kafka.accounting import ReadAccounting
 from streamguard.kafka.plan import ReadPlan
 
 
 @dataclass(frozen=True, kw_only=True)
 class ReadCounts:
     records_fetched: int
+    """Records Kafka returned (a full scan's whole range; a top-up's records past N included)."""
     records_read: int
+    """Records handed to parsing."""
+    accounting: ReadAccounting | None = None
+    """Per partition and in total: offsets spanned, records fetched, offsets skipped, records read (checked)."""
 
 
 @dataclass(frozen=True, kw_only=True)

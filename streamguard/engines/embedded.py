@@ -35,7 +35,7 @@ from streamguard.errors import DataError, DetectionError, OutputError, Streamgua
 from streamguard.events.parse import CLASSIFIED_SCHEMA, classify_batch
 from streamguard.export import QUARANTINE, TRAINING_DATA
 from streamguard.features import feature_sql
-from streamguard.kafka.consume import consume_plan
+from streamguard.kafka.consume import BoundedRead
 from streamguard.kafka.plan import ReadPlan
 
 log = logging.getLogger(__name__)
@@ -76,22 +76,19 @@ class EmbeddedEngine(Engine):
         self._db = connect(threads=self._workers, spill_dir=self._spill.name)
 
     def read(self, plan: ReadPlan) -> ReadCounts:
-        batches = consume_plan(self._bootstrap, plan, properties=self._kafka_properties)
-        trims = plan.strategy == "full-scan" and plan.max_events is not None
-        if trims or self._workers < 2 or plan.planned_records < PARALLEL_PARSE_MIN_RECORDS:
-            self._raw = list(batches)
-            fetched = sum(batch.num_rows for batch in self._raw)
-            if trims:
-                self._raw = _first_records(self._raw, plan.max_events or 0)
-            return ReadCounts(records_fetched=fetched, records_read=sum(batch.num_rows for batch in self._raw))
+        reader = BoundedRead(self._bootstrap, plan, properties=self._kafka_properties)
+        if self._workers < 2 or plan.planned_records < PARALLEL_PARSE_MIN_RECORDS:
+            self._raw = list(reader)
+            return ReadCounts(records_fetched=reader.records_fetched,
+                              records_read=sum(batch.num_rows for batch in self._raw), accounting=reader.accounting)
         # A large slice: worker processes parse each batch while the next one is fetched, so the parse stage mostly
         # waits for the last batches. The parse CPU time therefore shows up partly in this stage's seconds.
-        self._pool = _started_pool(self._workers)
-        fetched = 0
-        for batch in batches:
-            fetched += batch.num_rows
+        self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=_worker_context())
+        records = 0
+        for batch in reader:
+            records += batch.num_rows
             self._parsing.append(self._pool.submit(classify_batch, batch))
-        return ReadCounts(records_fetched=fetched, records_read=fetched)
+        return ReadCounts(records_fetched=reader.records_fetched, records_read=records, accounting=reader.accounting)
 
     def parse(self) -> ParseCounts:
         raw, self._raw = self._raw, []
@@ -249,9 +246,3 @@ def _worker_context() -> BaseContext:
     context = get_context("forkserver")
     context.set_forkserver_preload(["streamguard.events.parse"])
     return context
-
-
-def _first_records(batches: list[pa.RecordBatch], limit: int) -> list[pa.RecordBatch]:
-    """The first ``limit`` records in (partition, offset) order: what a full scan keeps."""
-    table = pa.Table.from_batches(batches).sort_by([("partition", "ascending"), ("offset", "ascending")])
-    return table.slice(0, limit).to_batches()

@@ -43,7 +43,7 @@ from streamguard.events.parse import CLASSIFIED_SCHEMA, classify_batch
 from streamguard.export import QUARANTINE, TRAINING_DATA
 from streamguard.features import feature_sql
 from streamguard.kafka.plan import ReadPlan
-from streamguard.kafka.read import read_kafka
+from streamguard.kafka.read import read_exact
 from streamguard.spark import spark_session
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,12 @@ class SparkEngine(Engine):
 
     name = "spark"
 
-    def __init__(self, *, bootstrap: str, master: str, session: SparkSession | None = None) -> None:
+    def __init__(
+        self, *, bootstrap: str, master: str, session: SparkSession | None = None,
+        kafka_properties: dict[str, str] | None = None,
+    ) -> None:
         self._bootstrap = bootstrap
+        self._kafka_properties = dict(kafka_properties or {})
         self._master = master
         self._spark = session
         self._owns_session = session is None
@@ -84,17 +88,13 @@ class SparkEngine(Engine):
             self._spark = spark_session(master=self._master)
 
     def read(self, plan: ReadPlan) -> ReadCounts:
-        fetched = read_kafka(self.spark, self._bootstrap, plan).select(*RAW_COLUMNS)
+        read = read_exact(self.spark, self._bootstrap, plan, properties=self._kafka_properties, persist=self._persist)
+        raw = read.frame.select(*RAW_COLUMNS)
+        records = read.accounting.records_read
         if plan.strategy == "bounded":
-            tasks = max(1, min(len(plan.ranges), -(-plan.planned_records // RECORDS_PER_TASK)))
-            fetched = fetched.coalesce(tasks)
-        raw = self._persist(fetched)
-        records_fetched = records_read = raw.count()
-        if plan.strategy == "full-scan" and plan.max_events is not None:
-            raw = self._persist(raw.orderBy("partition", "offset").limit(plan.max_events))
-            records_read = raw.count()
+            raw = raw.coalesce(max(1, min(len(plan.ranges), -(-records // RECORDS_PER_TASK))))
         self._raw = raw
-        return ReadCounts(records_fetched=records_fetched, records_read=records_read)
+        return ReadCounts(records_fetched=read.records_fetched, records_read=records, accounting=read.accounting)
 
     def parse(self) -> ParseCounts:
         schema = from_arrow_schema(CLASSIFIED_SCHEMA)

@@ -189,13 +189,17 @@ def topic_exists(bootstrap: str, topic: str, timeout_s: float = DEFAULT_TIMEOUT_
     return True
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int, timeout_s: float = 30.0) -> bool:
-    """Create ``topic`` with ``partitions`` partitions (replication 1) unless it exists; True if created."""
+def ensure_topic(
+    bootstrap: str, topic: str, partitions: int, timeout_s: float = 30.0, *, config: Mapping[str, str] | None = None,
+) -> bool:
+    """Create ``topic`` with ``partitions`` partitions (replication 1) and topic ``config`` (e.g.
+    ``{"cleanup.policy": "compact"}``) unless it exists; True if created."""
     if topic_exists(bootstrap, topic):
         return False
     admin = admin_client(bootstrap)  # must outlive the futures it returns
     futures = admin.create_topics(
-        [NewTopic(topic, num_partitions=partitions, replication_factor=1)], operation_timeout=timeout_s
+        [NewTopic(topic, num_partitions=partitions, replication_factor=1, config=dict(config or {}))],
+        operation_timeout=timeout_s,
     )
     try:
         futures[topic].result(timeout=timeout_s)

@@ -60,6 +60,9 @@ auto.create.topics.enable=false
 delete.topic.enable=true
 log.retention.hours=-1
 log.segment.bytes=268435456
+# The log cleaner looks for compactable logs every second (Kafka's default: 15 s), so a compacted topic with a
+# short segment.ms is compacted within seconds: tests of compacted topics need that, nothing else notices.
+log.cleaner.backoff.ms=1000
 """
 
 _LOG4J2_PROPERTIES = """\

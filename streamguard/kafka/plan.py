@@ -12,7 +12,9 @@ at planning time (the last stable offset under ``read_committed``), never beyond
 gives a consistent read and Spark never waits for offsets that do not exist yet.
 
 ``max_events`` N spreads N over the partitions in equal shares; a partition holding less than its share gives the
-rest to the others, so exactly ``min(N, available)`` offsets are planned however uneven the partitions are.
+rest to the others, so exactly ``min(N, available)`` offsets are planned however uneven the partitions are. Where
+offsets hold no record (transaction markers, aborted or compacted-away records), the readers top up from where
+each partition stopped until N records or the end offsets (``streamguard.kafka.accounting``).
 
 Planning costs one admin client, one metadata request and one ListOffsets round (earliest, latest and any start or
 end time, all partitions, all in flight together), so its cost hardly grows with the partition count
@@ -74,10 +76,26 @@ class ReadPlan:
     end_timestamp_ms: int | None = None
     start_offsets: Mapping[int, int] = field(default_factory=dict)
     """The resolved start offset of every partition, also those with nothing to read."""
+    end_offsets: Mapping[int, int] = field(default_factory=dict)
+    """The resolved end offset of every partition (exclusive): its latest offset at planning time (the last stable
+    offset under ``read_committed``) or, with ``end``, its offset for that time. A read never goes past it."""
+    last: int | None = None
+    """Read the most recent ``last`` records before the end offsets (``max_events`` is then None)."""
+
+    @property
+    def limit(self) -> int | None:
+        """The number of records asked for (``max_events`` or ``last``); None reads every record in range."""
+        return self.max_events if self.max_events is not None else self.last
+
+    @property
+    def ends(self) -> dict[int, int]:
+        """The end offset of every partition (``end_offsets``, else its high watermark)."""
+        return {w.partition: self.end_offsets.get(w.partition, w.high) for w in self.watermarks}
 
     @property
     def planned_records(self) -> int:
-        """Offsets planned; records read can be fewer where offsets hold transaction markers or were compacted."""
+        """Offsets planned; records read can be fewer where offsets hold transaction markers, aborted records or
+        were compacted away; the readers then top up from where each partition stopped (``kafka.accounting``)."""
         return sum(r.count for r in self.ranges)
 
     @property
@@ -259,5 +277,5 @@ def plan_read(
     return ReadPlan(
         topic=topic, strategy=strategy, isolation_level=isolation_level, start=start, end=end,
         max_events=max_events, watermarks=tuple(marks), ranges=build_ranges(starts, ends, max_events),
-        start_timestamp_ms=spec.timestamp_ms, end_timestamp_ms=end_ms, start_offsets=starts,
+        start_timestamp_ms=spec.timestamp_ms, end_timestamp_ms=end_ms, start_offsets=starts, end_offsets=ends,
     )
