@@ -245,9 +245,6 @@ def test_the_page_shows_the_run_published_after_it(tmp_path):
         assert "20260106T000000Z-second" in httpx.get(url + "/").text
 
 
-@pytest.mark.xfail(reason="serve/models.py UserRow caps user at 128 characters, the pipeline accepts 256 "
-                          "(issue 11 item 4); remove this mark when the API takes every id the pipeline does",
-                   strict=False)
 def test_an_id_of_200_characters_has_a_page(tmp_path):
     long_id = "x" * 200
     run = write_odd_run(tmp_path / "out")

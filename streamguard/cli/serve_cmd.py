@@ -17,7 +17,8 @@ DEFAULT_API = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Output path of 'streamguard run' (the symlink to the current run); may not exist yet.")
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True,
+              help="TCP port to listen on.")
 @click.option("--access-log", is_flag=True, help="Log every request.")
 def serve(data_dir: Path, host: str, port: int, access_log: bool) -> None:
     """Serve the last published run over HTTP: report, anomalies, per-user features, /health and /metrics.

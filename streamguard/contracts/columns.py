@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 USER_COLUMN = "user"
+# The longest user name an event may carry; the parser quarantines longer ones and the API accepts all shorter.
+USER_MAX_LENGTH = 256
 SCORE_COLUMN = "anomaly_score"
 FLAG_COLUMN = "is_anomaly"
 

@@ -12,8 +12,9 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from streamguard.contracts.columns import USER_MAX_LENGTH
+
 _INT64_MAX = 2**63 - 1
-USER_MAX_LENGTH = 256
 
 Count = Annotated[int, Meta(ge=0, le=_INT64_MAX)]
 Port = Annotated[int, Meta(ge=0, le=65_535)]

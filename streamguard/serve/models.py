@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from streamguard.contracts import FEATURES
+from streamguard.contracts.columns import USER_MAX_LENGTH
 from streamguard.report import AnomalyReport, DetectorInfo, RunMetadata, TopAnomaly
 
 __all__ = [
@@ -24,9 +25,9 @@ __all__ = [
     "FeaturePopulation", "FeaturesResponse", "Health", "Stats", "TopAnomaly", "UserRow",
 ]
 
-USER_PATTERN = r"^[A-Za-z0-9._@-]+$"
-USER_MAX_LENGTH = 128
-USER_RULE = f"a user name is 1 to {USER_MAX_LENGTH} characters from A-Z a-z 0-9 . _ @ -"
+# Every name the parser lets through (streamguard.events.parse): 1 to 256 characters, no control characters.
+USER_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
+USER_RULE = f"a user name is 1 to {USER_MAX_LENGTH} characters, none of them a control character"
 
 
 class _ApiModel(BaseModel):
