@@ -186,7 +186,7 @@ def test_a_plainly_named_unknown_user_in_a_list_question_is_about_that_user(api)
 
 
 def test_user_id_is_validated_like_a_path_user(api):
-    response = httpx.post(api + "/api/assistant/query", json={"question": "?", "user_id": "bad name"})
+    response = httpx.post(api + "/api/assistant/query", json={"question": "?", "user_id": "bad\u0007name"})
     assert response.status_code == 422
     assert "user_id: a user name is" in response.json()["message"]
 
