@@ -7,12 +7,14 @@ Engines are imported on first use, so choosing ``embedded`` never loads pyspark.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from streamguard.errors import ConfigError
 
 if TYPE_CHECKING:
     from streamguard.engines.base import Engine
+    from streamguard.kafka.properties import KafkaProperties
 
 ENGINES: tuple[str, ...] = ("auto", "embedded", "spark")
 DEFAULT_ENGINE = "auto"
@@ -29,9 +31,13 @@ def resolve_engine(engine: str, *, spark_master: str) -> str:
 
 
 def create_engine(
-    name: str, *, bootstrap: str, spark_master: str, kafka_properties: dict[str, str] | None = None
+    name: str, *, bootstrap: str, spark_master: str,
+    kafka_properties: KafkaProperties | Mapping[str, str] | None = None,
 ) -> Engine:
-    """A new, not yet started engine of a resolved ``name`` (``embedded`` or ``spark``)."""
+    """A new, not yet started engine of a resolved ``name`` (``embedded`` or ``spark``).
+
+    ``kafka_properties`` (``streamguard.kafka.properties``) reach the engine's Kafka reader: the embedded
+    engine's librdkafka consumer, or Spark's Kafka source as ``kafka.`` options."""
     if name == "embedded":
         from streamguard.engines.embedded import EmbeddedEngine  # noqa: PLC0415
 

@@ -13,7 +13,7 @@ import os
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing import get_context
@@ -37,6 +37,7 @@ from streamguard.export import QUARANTINE, TRAINING_DATA
 from streamguard.features import feature_sql
 from streamguard.kafka.consume import BoundedRead
 from streamguard.kafka.plan import ReadPlan
+from streamguard.kafka.properties import KafkaProperties
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,10 +59,10 @@ class EmbeddedEngine(Engine):
 
     name = "embedded"
 
-    def __init__(self, *, bootstrap: str, kafka_properties: dict[str, str] | None = None,
+    def __init__(self, *, bootstrap: str, kafka_properties: KafkaProperties | Mapping[str, str] | None = None,
                  workers: int | None = None) -> None:
         self._bootstrap = bootstrap
-        self._kafka_properties = dict(kafka_properties or {})
+        self._kafka_properties = KafkaProperties.of(kafka_properties)
         self._workers = workers or os.cpu_count() or 1
         self._raw: list[pa.RecordBatch] = []
         self._parsing: list[Future[pa.RecordBatch]] = []

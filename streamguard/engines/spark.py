@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from streamguard.contracts.columns import (
 from streamguard.detect import FittedDetector, fit_sample_sql
 from streamguard.engines.base import Engine, ParseCounts, ReadCounts, ScoreSummary, top_entries
 from streamguard.errors import (
+    BrokerAuthenticationFailed,
     BrokerUnreachable,
     DataError,
     DetectionError,
@@ -43,6 +44,7 @@ from streamguard.events.parse import CLASSIFIED_SCHEMA, classify_batch
 from streamguard.export import QUARANTINE, TRAINING_DATA
 from streamguard.features import feature_sql
 from streamguard.kafka.plan import ReadPlan
+from streamguard.kafka.properties import KafkaProperties
 from streamguard.kafka.read import read_exact
 from streamguard.spark import spark_session
 
@@ -55,6 +57,8 @@ _STAGE_ERRORS: dict[str, type[StreamguardError]] = {
     "features": DataError, "detection": DetectionError, "export": OutputError,
 }
 _EVENTS_VIEW, _FEATURES_VIEW = "streamguard_events", "streamguard_features"
+# The Java Kafka client's exception for refused SASL credentials, as it appears in Spark's error text.
+_AUTHENTICATION_FAILED = "AuthenticationException"
 
 
 class SparkEngine(Engine):
@@ -64,10 +68,10 @@ class SparkEngine(Engine):
 
     def __init__(
         self, *, bootstrap: str, master: str, session: SparkSession | None = None,
-        kafka_properties: dict[str, str] | None = None,
+        kafka_properties: KafkaProperties | Mapping[str, str] | None = None,
     ) -> None:
         self._bootstrap = bootstrap
-        self._kafka_properties = dict(kafka_properties or {})
+        self._kafka_properties = KafkaProperties.of(kafka_properties)
         self._master = master
         self._spark = session
         self._owns_session = session is None
@@ -88,7 +92,15 @@ class SparkEngine(Engine):
             self._spark = spark_session(master=self._master)
 
     def read(self, plan: ReadPlan) -> ReadCounts:
-        read = read_exact(self.spark, self._bootstrap, plan, properties=self._kafka_properties, persist=self._persist)
+        try:
+            read = read_exact(self.spark, self._bootstrap, plan, properties=self._kafka_properties,
+                              persist=self._persist)
+        except Exception as exc:
+            if _is_spark_error(exc) and _AUTHENTICATION_FAILED in _spark_text(exc):
+                raise BrokerAuthenticationFailed(
+                    f"the Kafka broker at {self._bootstrap} refused Spark's credentials: {_spark_message(exc)}"
+                ) from exc
+            raise
         raw = read.frame.select(*RAW_COLUMNS)
         records = read.accounting.records_read
         if plan.strategy == "bounded":
@@ -192,10 +204,14 @@ def _require(frame: DataFrame | None) -> DataFrame:
     return frame
 
 
+def _spark_text(exc: BaseException) -> str:
+    java = getattr(exc, "java_exception", None)
+    return str(java.toString()) if java is not None else str(exc)
+
+
 def _spark_message(exc: BaseException) -> str:
     """The Java exception's own first line where there is one (Py4J's is only "error calling oNNN.count")."""
-    java = getattr(exc, "java_exception", None)
-    text = str(java.toString()) if java is not None else str(exc)
+    text = _spark_text(exc)
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     return first_line[:300]
 

@@ -14,21 +14,32 @@ for all partitions at once, all kinds in flight together:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from confluent_kafka import IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
-from streamguard.errors import BrokerUnreachable, InvalidOffsetSpec, ReadError, TopicNotFound
+from streamguard.errors import (
+    BrokerAuthenticationFailed,
+    BrokerUnreachable,
+    ConfigError,
+    InvalidOffsetSpec,
+    ReadError,
+    TopicNotFound,
+)
+from streamguard.kafka.properties import KafkaProperties
 
 DEFAULT_TIMEOUT_S = 10.0
+_AUTH_POLL_S = 0.05
 ISOLATION_LEVELS = ("read_committed", "read_uncommitted")
 
 K = TypeVar("K")
+_Properties = KafkaProperties | Mapping[str, str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +66,79 @@ class Watermarks:
 _QUIET = {"log_level": 0, "socket.connection.setup.timeout.ms": 5000, "enable.sparse.connections": False}
 
 
-def admin_client(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap, **_QUIET})
+class ClientErrors:
+    """librdkafka's error callback: remembers an authentication failure, which it reports only there."""
+
+    def __init__(self) -> None:
+        self.authentication: KafkaError | None = None
+
+    def __call__(self, error: KafkaError) -> None:
+        if is_authentication_error(error):
+            self.authentication = error
+
+
+def is_authentication_error(error: KafkaError | None) -> bool:
+    """True for a SASL/SSL authentication failure (wrong credentials, unsupported mechanism, TLS handshake)."""
+    return error is not None and error.code() in (
+        KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError.UNSUPPORTED_SASL_MECHANISM,
+        KafkaError.ILLEGAL_SASL_STATE, KafkaError._SSL,
+    )
+
+
+def admin_client(
+    bootstrap: str, properties: KafkaProperties | Mapping[str, str] | None = None, *,
+    errors: ClientErrors | None = None,
+) -> AdminClient:
+    """An admin client for ``bootstrap`` with the client ``properties`` (SASL, SSL, ...); ConfigError for a
+    property librdkafka does not know."""
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap, **_QUIET,
+                              **KafkaProperties.of(properties).for_librdkafka()}
+    if errors is not None:
+        config["error_cb"] = errors
+    try:
+        return AdminClient(config)
+    except KafkaException as exc:
+        raise ConfigError(f"Kafka client properties rejected: {exc.args[0].str() if exc.args else exc}") from exc
+
+
+def wait_metadata(
+    admin: AdminClient, errors: ClientErrors, bootstrap: str, timeout_s: float, topic: str | None = None,
+) -> Any:
+    """One metadata request, answered within ``timeout_s``; BrokerAuthenticationFailed as soon as the broker
+    refuses the credentials (about 0.3 s, not the whole timeout), BrokerUnreachable when nothing answers.
+
+    librdkafka reports a refused login only through the error callback, served by ``poll()``, while
+    ``list_topics`` keeps waiting; so the request runs in a helper thread and this one polls for that report.
+    """
+    answer: dict[str, Any] = {}
+    done = threading.Event()
+
+    def ask() -> None:
+        try:
+            answer["metadata"] = admin.list_topics(topic=topic, timeout=timeout_s)
+        except KafkaException as exc:
+            answer["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=ask, name="kafka-metadata", daemon=True).start()
+    while not done.wait(_AUTH_POLL_S):
+        admin.poll(0)
+        if errors.authentication is not None:
+            raise BrokerAuthenticationFailed(
+                f"the Kafka broker at {bootstrap} refused the client's credentials: {errors.authentication.str()}"
+            )
+    if "metadata" in answer:
+        return answer["metadata"]
+    admin.poll(0)
+    exc = answer["error"]
+    error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+    refused = errors.authentication or (error if is_authentication_error(error) else None)
+    if refused is not None:
+        raise BrokerAuthenticationFailed(
+            f"the Kafka broker at {bootstrap} refused the client's credentials: {refused.str()}"
+        ) from exc
+    raise BrokerUnreachable(f"no Kafka broker answered at {bootstrap} within {timeout_s:.0f} s") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,20 +190,19 @@ class TopicOffsets:
     answer puts every leader in this client's cache, so ListOffsets never waits for metadata.
     """
 
-    def __init__(self, bootstrap: str, topic: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+        properties: KafkaProperties | Mapping[str, str] | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.timeout_s = timeout_s
-        self._admin = admin_client(bootstrap)
+        self._errors = ClientErrors()
+        self._admin = admin_client(bootstrap, properties, errors=self._errors)
         self.partitions = self._partition_count()
 
     def _partition_count(self) -> int:
-        try:
-            metadata = self._admin.list_topics(topic=self.topic, timeout=self.timeout_s)
-        except KafkaException as exc:
-            raise BrokerUnreachable(
-                f"no Kafka broker answered at {self.bootstrap} within {self.timeout_s:.0f} s"
-            ) from exc
+        metadata = wait_metadata(self._admin, self._errors, self.bootstrap, self.timeout_s, topic=self.topic)
         topic_meta = metadata.topics.get(self.topic)
         if topic_meta is None or topic_meta.error is not None and (
             topic_meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
@@ -170,20 +251,29 @@ class TopicOffsets:
                         f"listing offsets of {self.topic} at {self.bootstrap}: no answer within {self.timeout_s:.0f} s"
                     ) from exc
                 except KafkaException as exc:
+                    error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                    if is_authentication_error(error) or self._errors.authentication is not None:
+                        raise BrokerAuthenticationFailed(
+                            f"the Kafka broker at {self.bootstrap} refused the client's credentials: {exc}"
+                        ) from exc
                     raise BrokerUnreachable(
                         f"listing offsets of {self.topic}[{tp.partition}] at {self.bootstrap}: {exc}"
                     ) from exc
         return answers
 
 
-def partition_count(bootstrap: str, topic: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> int:
+def partition_count(
+    bootstrap: str, topic: str, timeout_s: float = DEFAULT_TIMEOUT_S, *, properties: _Properties = None,
+) -> int:
     """Number of partitions of ``topic``; raises TopicNotFound or BrokerUnreachable."""
-    return TopicOffsets(bootstrap, topic, timeout_s=timeout_s).partitions
+    return TopicOffsets(bootstrap, topic, timeout_s=timeout_s, properties=properties).partitions
 
 
-def topic_exists(bootstrap: str, topic: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
+def topic_exists(
+    bootstrap: str, topic: str, timeout_s: float = DEFAULT_TIMEOUT_S, *, properties: _Properties = None,
+) -> bool:
     try:
-        partition_count(bootstrap, topic, timeout_s)
+        partition_count(bootstrap, topic, timeout_s, properties=properties)
     except TopicNotFound:
         return False
     return True
@@ -191,12 +281,13 @@ def topic_exists(bootstrap: str, topic: str, timeout_s: float = DEFAULT_TIMEOUT_
 
 def ensure_topic(
     bootstrap: str, topic: str, partitions: int, timeout_s: float = 30.0, *, config: Mapping[str, str] | None = None,
+    properties: _Properties = None,
 ) -> bool:
     """Create ``topic`` with ``partitions`` partitions (replication 1) and topic ``config`` (e.g.
     ``{"cleanup.policy": "compact"}``) unless it exists; True if created."""
-    if topic_exists(bootstrap, topic):
+    if topic_exists(bootstrap, topic, properties=properties):
         return False
-    admin = admin_client(bootstrap)  # must outlive the futures it returns
+    admin = admin_client(bootstrap, properties)  # must outlive the futures it returns
     futures = admin.create_topics(
         [NewTopic(topic, num_partitions=partitions, replication_factor=1, config=dict(config or {}))],
         operation_timeout=timeout_s,
@@ -210,8 +301,8 @@ def ensure_topic(
     return True
 
 
-def delete_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> None:
-    admin = admin_client(bootstrap)
+def delete_topic(bootstrap: str, topic: str, timeout_s: float = 30.0, *, properties: _Properties = None) -> None:
+    admin = admin_client(bootstrap, properties)
     futures = admin.delete_topics([topic], operation_timeout=timeout_s)
     try:
         futures[topic].result(timeout=timeout_s)
@@ -236,6 +327,7 @@ def list_offsets(
     *,
     isolation_level: str = "read_committed",
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    properties: _Properties = None,
 ) -> dict[int, int]:
     """One ListOffsets request per partition leader: partition -> offset (-1 where a timestamp matches nothing).
 
@@ -243,17 +335,17 @@ def list_offsets(
     Asking several things about one topic? Use one ``TopicOffsets``: this opens a client per call.
     """
     isolation_level_of(isolation_level)  # checked before any broker request
-    offsets = TopicOffsets(bootstrap, topic, timeout_s=timeout_s)
+    offsets = TopicOffsets(bootstrap, topic, timeout_s=timeout_s, properties=properties)
     return offsets.list_offsets({"spec": spec}, isolation_level=isolation_level, partitions=partitions)["spec"]
 
 
 def watermarks(
     bootstrap: str, topic: str, partitions: int, *, isolation_level: str = "read_committed",
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float = DEFAULT_TIMEOUT_S, properties: _Properties = None,
 ) -> list[Watermarks]:
     """Earliest and latest offset of every partition, asked of the partition leaders (no cached values)."""
     isolation_level_of(isolation_level)  # checked before any broker request
-    offsets = TopicOffsets(bootstrap, topic, timeout_s=timeout_s)
+    offsets = TopicOffsets(bootstrap, topic, timeout_s=timeout_s, properties=properties)
     answers = offsets.list_offsets({"low": OffsetSpec.earliest(), "high": OffsetSpec.latest()},
                                    isolation_level=isolation_level, partitions=partitions)
     return [Watermarks(p, answers["low"][p], answers["high"][p]) for p in range(partitions)]
@@ -261,8 +353,8 @@ def watermarks(
 
 def offsets_for_time(
     bootstrap: str, topic: str, partitions: int, timestamp_ms: int, *, isolation_level: str = "read_committed",
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    timeout_s: float = DEFAULT_TIMEOUT_S, properties: _Properties = None,
 ) -> dict[int, int]:
     """Per partition, the earliest offset whose record timestamp is >= ``timestamp_ms``; -1 where none is."""
     return list_offsets(bootstrap, topic, partitions, OffsetSpec.for_timestamp(timestamp_ms),
-                        isolation_level=isolation_level, timeout_s=timeout_s)
+                        isolation_level=isolation_level, timeout_s=timeout_s, properties=properties)

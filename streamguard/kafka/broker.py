@@ -19,13 +19,15 @@ import logging
 import os
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Self
 
 from confluent_kafka import KafkaException
 
 from streamguard.errors import BrokerError, BrokerUnreachable
-from streamguard.kafka.admin import admin_client
+from streamguard.kafka.admin import ClientErrors, admin_client, wait_metadata
+from streamguard.kafka.properties import KafkaProperties, resolve_kafka_properties
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,10 @@ class BrokerProvider(ABC):
     @abstractmethod
     def bootstrap(self) -> str: ...
 
+    def client_properties(self) -> KafkaProperties:
+        """The Kafka client properties (SASL, SSL, ...) a client needs to reach this broker; none by default."""
+        return KafkaProperties()
+
     def __enter__(self) -> Self:
         try:
             return self.start()
@@ -65,41 +71,63 @@ class BrokerProvider(ABC):
         return f"<{type(self).__name__} {self.name}>"
 
 
-def metadata_answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
+def metadata_answers(
+    bootstrap: str, timeout_s: float = 2.0, *, properties: KafkaProperties | Mapping[str, str] | None = None,
+) -> bool:
     """True when a broker at ``bootstrap`` answers a metadata request with at least one broker."""
     try:
-        metadata = admin_client(bootstrap).list_topics(timeout=timeout_s)
+        metadata = admin_client(bootstrap, properties).list_topics(timeout=timeout_s)
     except KafkaException:
         return False
     return bool(metadata.brokers)
 
 
-def wait_for_metadata(bootstrap: str, timeout_s: float) -> None:
-    """Block until ``bootstrap`` answers metadata, or raise BrokerUnreachable after ``timeout_s``."""
+def wait_for_metadata(
+    bootstrap: str, timeout_s: float, *, properties: KafkaProperties | Mapping[str, str] | None = None,
+) -> None:
+    """Block until ``bootstrap`` answers metadata; BrokerAuthenticationFailed as soon as it refuses the
+    credentials in ``properties``, BrokerUnreachable after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
-    while not metadata_answers(bootstrap, timeout_s=min(2.0, max(0.1, deadline - time.monotonic()))):
+    while True:
+        errors = ClientErrors()
+        admin = admin_client(bootstrap, properties, errors=errors)
+        try:
+            if wait_metadata(admin, errors, bootstrap, min(2.0, max(0.1, deadline - time.monotonic()))).brokers:
+                return
+        except BrokerUnreachable:
+            pass
         if time.monotonic() >= deadline:
             raise BrokerUnreachable(f"no Kafka broker answered at {bootstrap} within {timeout_s:.0f} s")
         time.sleep(0.2)
 
 
 class ExternalBroker(BrokerProvider):
-    """An existing cluster; start() only checks that it answers, stop() does nothing."""
+    """An existing cluster; start() only checks that it answers, stop() does nothing.
+
+    ``properties`` are the client properties it needs (``broker_from_env`` takes them from
+    ``STREAMGUARD_KAFKA_PROPERTIES``)."""
 
     name = "external"
 
-    def __init__(self, bootstrap: str, *, connect_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, bootstrap: str, *, connect_timeout_s: float = 10.0,
+        properties: KafkaProperties | Mapping[str, str] | None = None,
+    ) -> None:
         if not bootstrap:
             raise BrokerError(f"{ENV_BOOTSTRAP} is empty; set it to host:port of a Kafka broker")
         self._bootstrap = bootstrap
         self._connect_timeout_s = connect_timeout_s
+        self._properties = KafkaProperties.of(properties)
 
     @property
     def bootstrap(self) -> str:
         return self._bootstrap
 
+    def client_properties(self) -> KafkaProperties:
+        return self._properties
+
     def start(self) -> Self:
-        wait_for_metadata(self._bootstrap, self._connect_timeout_s)
+        wait_for_metadata(self._bootstrap, self._connect_timeout_s, properties=self._properties)
         return self
 
     def stop(self) -> None:
@@ -141,7 +169,7 @@ def broker_from_env(env: dict[str, str] | None = None) -> BrokerProvider:
     choice = select_provider(env)
     log.info("kafka provider: %s", choice)
     if choice == "external":
-        return ExternalBroker(env.get(ENV_BOOTSTRAP, ""))
+        return ExternalBroker(env.get(ENV_BOOTSTRAP, ""), properties=resolve_kafka_properties([], env, None))
     if choice == "container":
         from streamguard.kafka.container_broker import ContainerBroker  # noqa: PLC0415
 

@@ -25,9 +25,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from streamguard.errors import BrokerUnreachable, ReadError
+from streamguard.errors import BrokerAuthenticationFailed, BrokerUnreachable, ConfigError, ReadError
 from streamguard.kafka.accounting import RangeStats, ReadAccounting, TopUp, read_ranges
+from streamguard.kafka.admin import ClientErrors, is_authentication_error
 from streamguard.kafka.plan import PartitionRange, ReadPlan
+from streamguard.kafka.properties import KafkaProperties
 
 __all__ = ["RAW_SCHEMA", "BoundedRead", "binary_array", "consume_plan", "fetch_settings", "read_ranges",
            "within_time_range"]
@@ -159,14 +161,15 @@ class BoundedRead:
 
     def __init__(
         self, bootstrap: str, plan: ReadPlan, *, batch_records: int | None = None,
-        properties: Mapping[str, str] | None = None,
+        properties: KafkaProperties | Mapping[str, str] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.plan = plan
         self.batch_records = batch_records or BATCH_RECORDS
-        self.properties = dict(properties or {})
+        self.properties = KafkaProperties.of(properties).for_librdkafka()
         self.records_fetched = 0
         self._accounting: ReadAccounting | None = None
+        self._errors = ClientErrors()
 
     @property
     def accounting(self) -> ReadAccounting:
@@ -180,7 +183,7 @@ class BoundedRead:
         if not ranges:
             self._accounting = topup.accounting()
             return
-        consumer = Consumer({
+        config = {
             "bootstrap.servers": self.bootstrap,
             "group.id": f"streamguard-read-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
@@ -193,7 +196,14 @@ class BoundedRead:
             **fetch_settings(ranges, message_max_bytes=int(self.properties.get("message.max.bytes",
                                                                                 MESSAGE_MAX_BYTES))),
             **self.properties,
-        })
+        }
+        # A refused login reaches only the error callback, served by consume(): _drain fails on it at once.
+        self._errors = ClientErrors()
+        config["error_cb"] = self._errors
+        try:
+            consumer = Consumer(config)
+        except KafkaException as exc:
+            raise ConfigError(f"Kafka client properties rejected: {exc.args[0].str() if exc.args else exc}") from exc
         try:
             if self.plan.strategy == "full-scan" and self.plan.limit is not None:
                 yield from self._full_scan(consumer, topup, ranges)
@@ -243,7 +253,8 @@ class BoundedRead:
     def _round(
         self, consumer: Consumer, ranges: tuple[PartitionRange, ...], tally: _Tally
     ) -> Iterator[pa.RecordBatch]:
-        for batch in _drain(consumer, self.plan.topic, {r.partition: r for r in ranges}, self.batch_records, tally):
+        for batch in _drain(consumer, self.plan.topic, {r.partition: r for r in ranges}, self.batch_records, tally,
+                            self._errors):
             self.records_fetched += batch.num_rows
             yield batch
 
@@ -259,7 +270,7 @@ class BoundedRead:
 
 def consume_plan(
     bootstrap: str, plan: ReadPlan, *, batch_records: int | None = None,
-    properties: Mapping[str, str] | None = None,
+    properties: KafkaProperties | Mapping[str, str] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Yield the records of ``plan`` as Arrow batches (``BoundedRead`` without its accounting)."""
     yield from BoundedRead(bootstrap, plan, batch_records=batch_records, properties=properties)
@@ -293,7 +304,8 @@ def _keep_ranges(batch: pa.RecordBatch, keep: tuple[PartitionRange, ...]) -> pa.
 
 
 def _drain(
-    consumer: Consumer, topic: str, ranges: dict[int, PartitionRange], batch_records: int, tally: _Tally
+    consumer: Consumer, topic: str, ranges: dict[int, PartitionRange], batch_records: int, tally: _Tally,
+    errors: ClientErrors,
 ) -> Iterator[pa.RecordBatch]:
     open_partitions = set(ranges)
     batch = _Batch.empty()
@@ -301,6 +313,8 @@ def _drain(
     last_error = ""
     while open_partitions:
         messages = consumer.consume(num_messages=10_000, timeout=_POLL_S)
+        if errors.authentication is not None:
+            raise _translate(errors.authentication, errors.authentication.str())
         for message in messages:
             error = message.error()
             if error is not None:
@@ -353,6 +367,8 @@ def _finish(consumer: Consumer, topic: str, partition: int, open_partitions: set
 
 
 def _transient(error: KafkaError) -> bool:
+    if is_authentication_error(error):
+        return False
     return error.retriable() or error.code() in (
         KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT, KafkaError._RESOLVE,
     )
@@ -360,6 +376,8 @@ def _transient(error: KafkaError) -> bool:
 
 def _translate(error: KafkaError | None, text: str) -> Exception:
     code = error.code() if isinstance(error, KafkaError) else None
+    if is_authentication_error(error):
+        return BrokerAuthenticationFailed(f"the Kafka broker refused the client's credentials: {text}")
     if code in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._TIMED_OUT):
         return BrokerUnreachable(f"Kafka became unreachable while reading: {text}")
     return ReadError(f"reading from Kafka failed: {text}")

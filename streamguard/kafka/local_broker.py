@@ -7,6 +7,12 @@ answers a metadata request.
     >>> with LocalBroker() as broker:
     ...     print(broker.bootstrap)          # 127.0.0.1:<port>
 
+With ``sasl_users`` the client listener is SASL_PLAINTEXT with the PLAIN mechanism and those users (the controller
+listener stays PLAINTEXT); clients then need the credentials:
+
+    >>> with LocalBroker(sasl_users={"alice": "secret"}) as broker:
+    ...     plan_read(broker.bootstrap, "events", properties=broker.client_properties("alice"))
+
 A child started in-process is tied to its parent (Linux ``PR_SET_PDEATHSIG``), so a killed test run leaves no JVM
 behind; ``detached=True`` is for ``streamguard kafka start``, where the broker outlives the command.
 """
@@ -18,12 +24,15 @@ import base64
 import ctypes
 import logging
 import os
+import re
+import secrets
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
@@ -31,6 +40,7 @@ from streamguard._proc import free_port, log_tail
 from streamguard.errors import BrokerError, BrokerStartTimeout, SetupError
 from streamguard.jars import resolve_jars
 from streamguard.kafka.broker import BrokerProvider, metadata_answers
+from streamguard.kafka.properties import KafkaProperties
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +53,11 @@ _SERVER_PROPERTIES = """\
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+listeners={protocol}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners={protocol}://127.0.0.1:{port}
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map={protocol}:{protocol},CONTROLLER:PLAINTEXT
+inter.broker.listener.name={protocol}
 log.dirs={log_dirs}
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -64,6 +74,17 @@ log.segment.bytes=268435456
 # short segment.ms is compacted within seconds: tests of compacted topics need that, nothing else notices.
 log.cleaner.backoff.ms=1000
 """
+
+# SASL/PLAIN on the client listener (the broker's own connections to itself use it too, with an account of its
+# own); the controller listener stays PLAINTEXT on loopback. The JAAS config names every user and password.
+_SASL_PROPERTIES = """\
+sasl.enabled.mechanisms=PLAIN
+sasl.mechanism.inter.broker.protocol=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config={jaas}
+"""
+SASL_MECHANISM = "PLAIN"
+_BROKER_ACCOUNT = "streamguard-broker"
+_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 _LOG4J2_PROPERTIES = """\
 rootLogger.level=INFO
@@ -95,6 +116,10 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def _jaas_quote(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def _new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
@@ -113,7 +138,14 @@ class LocalBroker(BrokerProvider):
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
         heap: str = DEFAULT_HEAP,
         detached: bool = False,
+        sasl_users: Mapping[str, str] | None = None,
+        broker_password: str | None = None,
     ) -> None:
+        for user in sasl_users or {}:
+            if not _USER_NAME.fullmatch(user) or user == _BROKER_ACCOUNT:
+                raise BrokerError(f"{user!r} cannot be a SASL user name (letters, digits, '.', '_', '-')")
+        if any(not password or "\n" in password or "\r" in password for password in (sasl_users or {}).values()):
+            raise BrokerError("a SASL password must be non-empty and on one line")
         self._owns_data_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="streamguard-kafka-"))
         self.port = port or free_port()
@@ -124,6 +156,24 @@ class LocalBroker(BrokerProvider):
         self.log_path = self.data_dir / "broker.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.start_seconds: float | None = None
+        self.sasl_users = dict(sasl_users or {})
+        # The broker's own account (its connections to itself, readiness checks); kept across restarts by the daemon.
+        self.broker_password = broker_password or (secrets.token_urlsafe(24) if self.sasl_users else None)
+
+    @property
+    def security_protocol(self) -> str:
+        return "SASL_PLAINTEXT" if self.sasl_users else "PLAINTEXT"
+
+    def client_properties(self, user: str | None = None) -> KafkaProperties:
+        """Client properties to reach this broker: none without SASL; else ``user``'s credentials (default: the
+        broker's own account)."""
+        if not self.sasl_users:
+            return KafkaProperties()
+        if user is not None and user not in self.sasl_users:
+            raise BrokerError(f"no SASL user {user!r} on this broker")
+        name, password = (user, self.sasl_users[user]) if user else (_BROKER_ACCOUNT, self.broker_password)
+        return KafkaProperties({"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": SASL_MECHANISM,
+                                "sasl.username": name, "sasl.password": password or ""})
 
     @property
     def bootstrap(self) -> str:
@@ -167,10 +217,24 @@ class LocalBroker(BrokerProvider):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "log4j2.properties").write_text(_LOG4J2_PROPERTIES)
         config = self.data_dir / "server.properties"
-        config.write_text(_SERVER_PROPERTIES.format(
-            port=self.port, controller_port=self.controller_port, log_dirs=self.data_dir / "kraft"
-        ))
+        text = _SERVER_PROPERTIES.format(
+            port=self.port, controller_port=self.controller_port, log_dirs=self.data_dir / "kraft",
+            protocol=self.security_protocol,
+        )
+        if self.sasl_users:
+            # java.util.Properties reads a backslash as an escape: the JAAS text's own escapes are doubled.
+            text += _SASL_PROPERTIES.format(jaas=self._jaas().replace("\\", "\\\\"))
+        # It holds the SASL passwords: readable by this user only, from the moment it exists.
+        config.touch(mode=0o600)
+        config.chmod(0o600)
+        config.write_text(text)
         return config
+
+    def _jaas(self) -> str:
+        accounts = {_BROKER_ACCOUNT: self.broker_password or "", **self.sasl_users}
+        users = " ".join(f'user_{name}="{_jaas_quote(password)}"' for name, password in accounts.items())
+        return ("org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f'username="{_BROKER_ACCOUNT}" password="{_jaas_quote(self.broker_password or "")}" {users};')
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.start_timeout_s
@@ -180,7 +244,7 @@ class LocalBroker(BrokerProvider):
                     f"the Kafka broker exited with code {self.process.returncode} while starting; "
                     f"log {self.log_path}:\n{log_tail(self.log_path)}"
                 )
-            if metadata_answers(self.bootstrap, timeout_s=1.0):
+            if metadata_answers(self.bootstrap, timeout_s=1.0, properties=self.client_properties()):
                 return
             if time.monotonic() >= deadline:
                 tail = log_tail(self.log_path)  # before stop(), which may delete a temporary data directory

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from streamguard.errors import InvalidOffsetSpec, NothingToRead
 from streamguard.kafka.admin import TopicOffsets, Watermarks, isolation_level_of
+from streamguard.kafka.properties import KafkaProperties
 
 READ_STRATEGIES = ("bounded", "full-scan")
 EARLIEST, LATEST = -2, -1
@@ -253,8 +254,11 @@ def plan_read(
     end: str | None = None,
     isolation_level: str = "read_committed",
     strategy: str = "bounded",
+    properties: KafkaProperties | Mapping[str, str] | None = None,
 ) -> ReadPlan:
-    """Plan a read of ``topic`` from broker metadata (partition count, watermarks, offsets for times)."""
+    """Plan a read of ``topic`` from broker metadata (partition count, watermarks, offsets for times).
+
+    ``properties`` are Kafka client properties (SASL, SSL, ...; ``kafka.properties``) for the admin client."""
     if strategy not in READ_STRATEGIES:
         raise InvalidOffsetSpec(f"read strategy must be one of {READ_STRATEGIES}, not {strategy!r}")
     isolation_level_of(isolation_level)  # checked before any broker request
@@ -266,7 +270,8 @@ def plan_read(
         raise InvalidOffsetSpec(f"end {end!r} is not after start {start!r}")
 
     times_ms = [ms for ms in (spec.timestamp_ms, end_ms) if ms is not None]
-    snapshot = TopicOffsets(bootstrap, topic).snapshot(isolation_level=isolation_level, timestamps_ms=times_ms)
+    offsets = TopicOffsets(bootstrap, topic, properties=properties)
+    snapshot = offsets.snapshot(isolation_level=isolation_level, timestamps_ms=times_ms)
     marks = snapshot.watermarks
     start_times = snapshot.for_times[spec.timestamp_ms] if spec.timestamp_ms is not None else None
     starts = resolve_starts(spec, marks, start_times)

@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 
 from streamguard.kafka.accounting import RangeStats, ReadAccounting, TopUp
 from streamguard.kafka.plan import PartitionRange, ReadPlan
+from streamguard.kafka.properties import KafkaProperties
 
 RAW_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp")
 # Spark waits this long for a fetch before failing the task (its default is 120 s); a bounded plan never asks for
@@ -34,11 +35,12 @@ POLL_TIMEOUT_MS = 30_000
 
 def kafka_options(
     bootstrap: str, plan: ReadPlan, *, ranges: tuple[PartitionRange, ...] | None = None,
-    properties: Mapping[str, str] | None = None,
+    properties: KafkaProperties | Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The Spark Kafka source options reading ``ranges`` (default: what the plan reads first) (pure; unit-tested).
 
-    Client ``properties`` become ``kafka.``-prefixed options.
+    Client ``properties`` become ``kafka.``-prefixed options (``KafkaProperties.for_spark``: the Java client's
+    names, SASL credentials as ``sasl.jaas.config``).
     """
     common = {
         "kafka.bootstrap.servers": bootstrap,
@@ -48,7 +50,7 @@ def kafka_options(
         "kafkaConsumer.pollTimeoutMs": str(POLL_TIMEOUT_MS),
         "kafka.default.api.timeout.ms": str(POLL_TIMEOUT_MS),
         "kafka.request.timeout.ms": str(POLL_TIMEOUT_MS // 2),
-        **{f"kafka.{key}": value for key, value in (properties or {}).items()},
+        **KafkaProperties.of(properties).for_spark(),
     }
     if ranges is None:
         plan.require_records()
@@ -63,7 +65,7 @@ def kafka_options(
 
 def _load(
     spark: SparkSession, bootstrap: str, plan: ReadPlan, ranges: tuple[PartitionRange, ...] | None,
-    properties: Mapping[str, str] | None,
+    properties: KafkaProperties | Mapping[str, str] | None,
 ) -> DataFrame:
     options = kafka_options(bootstrap, plan, ranges=ranges, properties=properties)
     return spark.read.format("kafka").options(**options).load().select(*RAW_COLUMNS)
@@ -85,7 +87,7 @@ def _in_time_range(plan: ReadPlan) -> Column | None:
 
 def read_kafka(
     spark: SparkSession, bootstrap: str, plan: ReadPlan, *,
-    properties: Mapping[str, str] | None = None,
+    properties: KafkaProperties | Mapping[str, str] | None = None,
 ) -> DataFrame:
     """Raw Kafka records of the plan's own ranges as a DataFrame (lazy: nothing is read until an action runs).
 
@@ -106,7 +108,7 @@ class SparkRead:
 
 def read_exact(
     spark: SparkSession, bootstrap: str, plan: ReadPlan, *,
-    properties: Mapping[str, str] | None = None,
+    properties: KafkaProperties | Mapping[str, str] | None = None,
     persist: Callable[[DataFrame], DataFrame] | None = None,
 ) -> SparkRead:
     """Read ``plan`` in rounds until exactly min(N, visible) records (``kafka.accounting``); one Spark job per
