@@ -13,8 +13,8 @@ ALGORITHMS: tuple[str, ...] = ("isolation_forest", "kmeans")
 
 DEFAULT_ALGORITHM: Algorithm = "isolation_forest"
 # Flag a user whose raw outlyingness lies this many robust standard deviations (1.4826 x MAD) above the fit
-# sample's median. Chosen on the quality benchmark (bench/QUALITY.md): 4 flags users on a topic whose anomalous
-# events are spread evenly over everyone, 5 misses an injected user among 50; 4.5 does neither.
+# sample's median. Chosen on seeded populations (bench/QUALITY.md): 4 flags a user of 1,000 on a topic whose
+# anomalous events are spread evenly over everyone, 5 misses one of three injected users among 50; 4.5 does neither.
 DEFAULT_OUTLIER_MADS = 4.5
 # Without a contamination share, K-Means still needs to know which clusters are too small to be "normal".
 DEFAULT_SMALL_CLUSTER_SHARE = 0.10
