@@ -159,3 +159,83 @@ def test_time_range_accounting_counts_what_the_time_filter_dropped(accounted, bo
     account = accounted(plan_read(bootstrap, uneven_topic, start=str(start_ms), end=str(end_ms)))
     assert account.mode == "all" and account.limit is None
     assert account.records_read == account.records_fetched - account.records_dropped == 100 + 100 + 0
+
+
+@pytest.mark.parametrize("last", [1, 3, 401, 999, 1000, 5000])
+def test_last_reads_the_most_recent_records_of_every_partition(read, bootstrap, uneven_topic, last):
+    plan = plan_read(bootstrap, uneven_topic, last=last)
+    total = sum(PARTITION_SIZES.values())
+    assert plan.planned_records == min(last, total) and plan.last == last and plan.max_events is None
+    values = read(plan)["value"]
+    seen: dict[int, list[int]] = {}
+    for value in values:
+        record = json.loads(value)
+        seen.setdefault(record["p"], []).append(record["i"])
+    assert sum(len(i) for i in seen.values()) == min(last, total)
+    for partition, indexes in seen.items():  # a suffix of the partition: its newest records, none skipped
+        assert sorted(indexes) == list(range(PARTITION_SIZES[partition] - len(indexes), PARTITION_SIZES[partition]))
+    take = {p: len(i) for p, i in seen.items()}
+    short = [take[p] for p in take if take[p] < PARTITION_SIZES[p]]
+    assert not short or max(take.values()) - min(short) <= 1, "not water-filled from the ends"
+
+
+def test_last_before_an_end_time(read, bootstrap, uneven_topic):
+    end_ms = BASE_MS + 100_000  # records i < 100 of every partition
+    plan = plan_read(bootstrap, uneven_topic, last=50, end=str(end_ms))
+    seen = sorted((json.loads(v)["p"], json.loads(v)["i"]) for v in read(plan)["value"])
+    assert len(seen) == 50 and all(i < 100 for _, i in seen)
+    assert {p for p, _ in seen} == {0, 1, 2}
+    newest = {p: min(n, 100) - 1 for p, n in PARTITION_SIZES.items()}
+    assert all((p, i + 1) in seen or i == newest[p] for p, i in seen), "not the newest records before the end"
+    assert all((p, newest[p]) in seen for p in (0, 1, 2))
+
+
+def test_last_and_max_events_exclude_each_other(bootstrap, uneven_topic):
+    with pytest.raises(InvalidOffsetSpec, match="exclude"):
+        plan_read(bootstrap, uneven_topic, last=5, max_events=5)
+    with pytest.raises(InvalidOffsetSpec, match="bounded"):
+        plan_read(bootstrap, uneven_topic, last=5, strategy="full-scan")
+
+
+EVENT_MS = 1_700_000_000_000  # event time, far from the Kafka timestamps below
+
+
+def _event(i: int) -> bytes:
+    return json.dumps({
+        "event_id": f"evt_{i:032x}", "timestamp": EVENT_MS + i * 60_000, "event_type": "dns_query",
+        "user": f"user{i % 3}", "source_ip": "10.0.0.1", "destination_ip": "10.0.0.2", "threat_score": 0.1,
+        "status": "success",
+        "metadata": {"hostname": "h", "geo_location": "Berlin", "user_agent": None, "session_id": None},
+        "dns_details": {"query_name": "example.com", "query_type": "A", "response_code": "NOERROR"},
+    }).encode()
+
+
+@pytest.fixture(scope="module")
+def events_topic(bootstrap: str, request: pytest.FixtureRequest) -> str:
+    topic = unique_topic("window")
+    records = [(p, _event(p * 100 + i), BASE_MS + (p * 100 + i) * 1000) for p in range(2) for i in range(20)]
+    records.append((0, b"not json", BASE_MS + 999_000))  # quarantined: its Kafka time still counts
+    request.getfixturevalue("produce")(topic, records, partitions=2)
+    return topic
+
+
+@pytest.mark.parametrize("engine_name", ["embedded", "spark"])
+def test_parse_reports_the_event_time_and_kafka_time_window_read(bootstrap, events_topic, spark, engine_name):
+    from streamguard.engines.embedded import EmbeddedEngine  # noqa: PLC0415
+    from streamguard.engines.spark import SparkEngine  # noqa: PLC0415
+
+    plan = plan_read(bootstrap, events_topic, last=6)  # p0: i 18, 19 and the junk record; p1: i 17..19
+    engine = (EmbeddedEngine(bootstrap=bootstrap) if engine_name == "embedded"
+              else SparkEngine(bootstrap=bootstrap, master="local[2]", session=spark))
+    engine.start()
+    try:
+        assert engine.read(plan).records_read == 6
+        parsed = engine.parse()
+    finally:
+        engine.close()
+    assert parsed.valid == 5 and parsed.by_reason == {"invalid_json": 1}
+    assert (parsed.event_time_min_ms, parsed.event_time_max_ms) == (EVENT_MS + 18 * 60_000, EVENT_MS + 119 * 60_000)
+    assert (parsed.kafka_time_min_ms, parsed.kafka_time_max_ms) == (BASE_MS + 18_000, BASE_MS + 999_000)
+    window = parsed.time_window()
+    assert window["kafka_time_max"] == "2026-01-01T00:16:39.000Z"
+    assert window["event_time_min_ms"] == EVENT_MS + 18 * 60_000

@@ -112,3 +112,12 @@ def test_max_events_reads_exactly_min_of_n_and_visible(exact_read, bootstrap, co
         assert inside == read.get(part.partition, []), "the final range holds exactly the records read"
     if n in (20, 30):  # the first offsets were compacted away: the plan's N offsets hold fewer than N records
         assert account.offsets_skipped > 0 and account.rounds > 1
+@pytest.mark.parametrize("n", [3, 25])
+def test_last_reads_the_most_recent_surviving_records(exact_read, bootstrap, compacted, n):
+    topic, visible = compacted
+    plan = plan_read(bootstrap, topic, last=n)
+    frame, account = exact_read(plan)
+    assert len(frame) == account.records_read == n
+    read = {int(p): sorted(int(o) for o in rows["offset"]) for p, rows in frame.groupby("partition")}
+    for partition, offsets in read.items():
+        assert offsets == visible[partition][len(visible[partition]) - len(offsets):], "not the newest records"

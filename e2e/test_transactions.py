@@ -166,3 +166,17 @@ def test_engines_read_stage_counts_exactly_n(bootstrap, txn_topic, spark, engine
         assert parsed.valid + sum(parsed.by_reason.values()) == n
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("n", [1, 40, 113, 1000])
+def test_last_reads_exactly_the_most_recent_visible_records(exact_read, bootstrap, txn_topic, level, n):
+    plan = plan_read(bootstrap, txn_topic.name, last=n, isolation_level=level)
+    frame, account = exact_read(plan)
+    visible = txn_topic.visible(level)
+    assert len(frame) == account.records_read == min(n, sum(len(o) for o in visible.values()))
+    read = {int(p): sorted(int(o) for o in rows["offset"]) for p, rows in frame.groupby("partition")}
+    for partition, offsets in read.items():
+        assert offsets == visible[partition][len(visible[partition]) - len(offsets):], "not the newest records"
+    assert account.mode == "last"
+    assert account.offsets_spanned == account.records_read + account.offsets_skipped

@@ -16,9 +16,11 @@ from streamguard.kafka.plan import (
     ReadPlan,
     StartSpec,
     allocate,
+    build_last_ranges,
     build_ranges,
     parse_start,
     parse_timestamp,
+    plan_read,
     resolve_starts,
 )
 from streamguard.kafka.read import kafka_options
@@ -252,3 +254,25 @@ def test_full_scan_accounting_counts_what_it_kept():
     account = topup.accounting()
     assert (account.offsets_spanned, account.records_fetched, account.records_read) == (10, 10, 4)
     assert account.records_dropped == 6 and account.mode == "first"
+
+
+def test_last_ranges_are_water_filled_back_from_the_ends():
+    ranges = build_last_ranges({0: 0, 1: 10, 2: 5, 3: 7}, {0: 700, 1: 260, 2: 55, 3: 7}, 900)
+    assert ranges == (PartitionRange(0, 100, 700), PartitionRange(1, 10, 260), PartitionRange(2, 5, 55))
+    assert build_last_ranges({0: 0}, {0: 10}, 3) == (PartitionRange(0, 7, 10),)
+
+
+def test_last_is_checked_before_any_broker_request():
+    unreachable = "127.0.0.1:1"
+    for kwargs, match in (({"last": 0}, "at least 1"), ({"last": 5, "max_events": 5}, "exclude"),
+                          ({"last": 5, "strategy": "full-scan"}, "bounded")):
+        with pytest.raises(InvalidOffsetSpec, match=match):
+            plan_read(unreachable, "t", **kwargs)
+
+
+def test_plan_dict_names_last_only_when_set():
+    plan = _plan("bounded", (PartitionRange(0, 10, 20),))
+    assert "last" not in plan.to_dict()
+    recent = ReadPlan(topic="t", strategy="bounded", isolation_level="read_committed", start="earliest", end=None,
+                      max_events=None, last=10, watermarks=tuple(MARKS), ranges=(PartitionRange(0, 90, 100),))
+    assert recent.to_dict()["last"] == 10 and recent.limit == 10

@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,31 @@ class ReadCounts:
 class ParseCounts:
     valid: int
     by_reason: dict[str, int]
+    event_time_min_ms: int | None = None
+    """Earliest event ``timestamp`` (ms since the epoch) among the valid events; None without any."""
+    event_time_max_ms: int | None = None
+    kafka_time_min_ms: int | None = None
+    """Earliest Kafka record timestamp (ms) among every record read, valid or quarantined; None without any."""
+    kafka_time_max_ms: int | None = None
+
+    def time_window(self) -> dict[str, int | str | None]:
+        """The event-time and Kafka-time window the read covered, in ms and as UTC ISO-8601 (for the report)."""
+        window: dict[str, int | str | None] = {}
+        for name in ("event_time_min", "event_time_max", "kafka_time_min", "kafka_time_max"):
+            milliseconds = getattr(self, f"{name}_ms")
+            window[f"{name}_ms"] = milliseconds
+            window[name] = _iso(milliseconds)
+        return window
+
+
+def _iso(milliseconds: int | None) -> str | None:
+    if milliseconds is None:
+        return None
+    try:
+        moment = datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):  # a valid event's timestamp may lie past year 9999
+        return None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, kw_only=True)

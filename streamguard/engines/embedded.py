@@ -99,7 +99,7 @@ class EmbeddedEngine(Engine):
         self._classified = pa.Table.from_batches(batches, schema=CLASSIFIED_SCHEMA)
         counts = self._classified.group_by("reason").aggregate([("offset", "count")]).to_pylist()
         by_reason = {row["reason"]: row["offset_count"] for row in counts}
-        return ParseCounts(valid=by_reason.pop(None, 0), by_reason=by_reason)
+        return ParseCounts(valid=by_reason.pop(None, 0), by_reason=by_reason, **_time_window(self._classified))
 
     def features(self) -> int:
         self._features = embedded_features(self._valid_events(), self._connection())
@@ -240,6 +240,21 @@ def _ignore_interrupts() -> None:
 
 def _ready() -> bool:
     return True
+
+
+def _time_window(classified: pa.Table) -> dict[str, int | None]:
+    """Min and max event timestamp of the valid events and Kafka timestamp of every record, in ms."""
+    valid = pc.is_null(classified["reason"])
+    event = pc.min_max(pc.filter(classified["timestamp"], valid))
+    kafka = pc.min_max(pc.cast(classified["kafka_timestamp"], pa.int64()))
+    return {
+        "event_time_min_ms": event["min"].as_py(), "event_time_max_ms": event["max"].as_py(),
+        "kafka_time_min_ms": _us_to_ms(kafka["min"].as_py()), "kafka_time_max_ms": _us_to_ms(kafka["max"].as_py()),
+    }
+
+
+def _us_to_ms(microseconds: int | None) -> int | None:
+    return None if microseconds is None else microseconds // 1000
 
 
 def _worker_context() -> BaseContext:

@@ -116,8 +116,24 @@ class SparkEngine(Engine):
                 yield classify_batch(batch)
 
         self._classified = self._persist(_require(self._raw).mapInArrow(classify, schema))
-        by_reason = {row["reason"]: row["count"] for row in self._classified.groupBy("reason").count().collect()}
-        return ParseCounts(valid=by_reason.pop(None, 0), by_reason=by_reason)
+        # One job: the counts per reason and, with them, the event-time and Kafka-time window read.
+        rows = self._classified.groupBy("reason").agg(
+            F.count(F.lit(1)).alias("count"),
+            F.min("timestamp").alias("event_min"), F.max("timestamp").alias("event_max"),
+            F.min(F.unix_micros("kafka_timestamp")).alias("kafka_min"),
+            F.max(F.unix_micros("kafka_timestamp")).alias("kafka_max"),
+        ).collect()
+        by_reason = {row["reason"]: row["count"] for row in rows}
+        valid = next((row for row in rows if row["reason"] is None), None)
+        kafka_min = [row["kafka_min"] for row in rows if row["kafka_min"] is not None]
+        kafka_max = [row["kafka_max"] for row in rows if row["kafka_max"] is not None]
+        return ParseCounts(
+            valid=by_reason.pop(None, 0), by_reason=by_reason,
+            event_time_min_ms=valid["event_min"] if valid else None,
+            event_time_max_ms=valid["event_max"] if valid else None,
+            kafka_time_min_ms=min(kafka_min) // 1000 if kafka_min else None,
+            kafka_time_max_ms=max(kafka_max) // 1000 if kafka_max else None,
+        )
 
     def features(self) -> int:
         classified = _require(self._classified)

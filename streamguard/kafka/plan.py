@@ -3,8 +3,9 @@
 A plan is a set of ``[from, until)`` offset ranges, one per partition that has something to read:
 
     >>> plan = plan_read(bootstrap, "security-events", start="earliest", max_events=1_000)
-    >>> plan.planned_records          # exactly min(1000, records available)
+    >>> plan.planned_records          # exactly min(1000, offsets available)
     1000
+    >>> recent = plan_read(bootstrap, "security-events", last=1_000)   # the most recent 1,000
 
 Offset semantics follow Spark's Kafka source: ``until`` is exclusive, ``-2`` means earliest and ``-1`` latest in
 an offsets JSON, and a JSON start must name every partition. Upper bounds come from the latest offsets snapshotted
@@ -12,7 +13,8 @@ at planning time (the last stable offset under ``read_committed``), never beyond
 gives a consistent read and Spark never waits for offsets that do not exist yet.
 
 ``max_events`` N spreads N over the partitions in equal shares; a partition holding less than its share gives the
-rest to the others, so exactly ``min(N, available)`` offsets are planned however uneven the partitions are. Where
+rest to the others, so exactly ``min(N, available)`` offsets are planned however uneven the partitions are.
+``last`` N does the same backwards from the end offsets. Where
 offsets hold no record (transaction markers, aborted or compacted-away records), the readers top up from where
 each partition stopped until N records or the end offsets (``streamguard.kafka.accounting``).
 
@@ -116,6 +118,7 @@ class ReadPlan:
         return f"nothing to read in {self.topic!r} with {bounds}; its {self.available_records:,} records lie outside"
 
     def to_dict(self) -> dict[str, Any]:
+        """The plan as the report's ``run.plan`` holds it (``last`` only when set)."""
         return {
             "topic": self.topic,
             "strategy": self.strategy,
@@ -123,6 +126,7 @@ class ReadPlan:
             "start": self.start,
             "end": self.end,
             "max_events": self.max_events,
+            **({"last": self.last} if self.last is not None else {}),
             "planned_records": self.planned_records,
             "partitions": [
                 {"partition": w.partition, "low": w.low, "high": w.high,
@@ -205,6 +209,12 @@ def allocate(available: Mapping[int, int], max_events: int) -> dict[int, int]:
     return take
 
 
+def build_last_ranges(starts: Mapping[int, int], ends: Mapping[int, int], last: int) -> tuple[PartitionRange, ...]:
+    """Ranges ``[max(start, end - share), end)``: the most recent ``last`` offsets, water-filled back from the ends."""
+    take = allocate({p: max(0, ends[p] - starts[p]) for p in starts}, last)
+    return tuple(PartitionRange(p, ends[p] - take[p], ends[p]) for p in sorted(starts) if take[p] > 0)
+
+
 def build_ranges(
     starts: Mapping[int, int], ends: Mapping[int, int], max_events: int | None
 ) -> tuple[PartitionRange, ...]:
@@ -255,15 +265,26 @@ def plan_read(
     isolation_level: str = "read_committed",
     strategy: str = "bounded",
     properties: KafkaProperties | Mapping[str, str] | None = None,
+    last: int | None = None,
 ) -> ReadPlan:
     """Plan a read of ``topic`` from broker metadata (partition count, watermarks, offsets for times).
 
+    ``max_events`` N reads the first min(N, available) records from ``start``; ``last`` N the most recent ones
+    before the end offsets (the latest, or ``end``), water-filled back from them, never before ``start``.
     ``properties`` are Kafka client properties (SASL, SSL, ...; ``kafka.properties``) for the admin client."""
     if strategy not in READ_STRATEGIES:
         raise InvalidOffsetSpec(f"read strategy must be one of {READ_STRATEGIES}, not {strategy!r}")
     isolation_level_of(isolation_level)  # checked before any broker request
     if max_events is not None and max_events < 1:
         raise InvalidOffsetSpec(f"--max-events must be at least 1, not {max_events}")
+    if last is not None:
+        if last < 1:
+            raise InvalidOffsetSpec(f"--last must be at least 1, not {last}")
+        if max_events is not None:
+            raise InvalidOffsetSpec("--last and --max-events exclude each other: one reads the newest records, "
+                                    "the other the oldest from --start")
+        if strategy != "bounded":
+            raise InvalidOffsetSpec("--last needs the bounded read strategy")
     spec = parse_start(start, topic)
     end_ms = parse_timestamp(end) if end is not None else None
     if end_ms is not None and spec.timestamp_ms is not None and end_ms <= spec.timestamp_ms:
@@ -281,6 +302,8 @@ def plan_read(
         ends = {p: high if end_times[p] < 0 else max(starts[p], end_times[p]) for p, high in ends.items()}
     return ReadPlan(
         topic=topic, strategy=strategy, isolation_level=isolation_level, start=start, end=end,
-        max_events=max_events, watermarks=tuple(marks), ranges=build_ranges(starts, ends, max_events),
+        max_events=max_events, watermarks=tuple(marks),
+        ranges=build_ranges(starts, ends, max_events) if last is None else build_last_ranges(starts, ends, last),
         start_timestamp_ms=spec.timestamp_ms, end_timestamp_ms=end_ms, start_offsets=starts, end_offsets=ends,
+        last=last,
     )
