@@ -1,7 +1,9 @@
-"""The CI gate: the bounded read must stay far faster than the full scan, measured inside one run.
+"""The CI gate: the bounded read must stay far faster than the full scan, and a cold run on the embedded engine
+far faster than on Spark, each measured inside one run.
 
     python -m bench.gate                              # measure, compare with bench/baseline.json, exit 1 on failure
     python -m bench.gate --force-strategy full-scan   # the manual check: both sides scan, so the gate must fail
+    python -m bench.gate --force-engine spark         # the same for the engine check: both sides run Spark
     python -m bench.gate --measurement saved.json     # judge a saved measurement without running anything
 
 The scenario is fixed in ``bench/baseline.json``: the read stage (the pipeline's ``kafka_read``) of 1,000 events,
@@ -9,6 +11,10 @@ bounded against a full scan of one cached topic, in interleaved rounds after a d
 the median of the per-round ratios full scan / bounded. It fails when that speedup is below the floor (never
 below 10×), or has dropped from the baseline figure by more than the allowed percentage, or when a side did not
 read what it claims (bounded: exactly 1,000 events; full scan: the whole topic).
+
+The second check (``engines`` in the baseline, :mod:`bench.gate_engines`) times whole ``streamguard run`` processes
+on the same topic, ``--engine embedded`` against ``--engine spark``, and fails when the cold speedup at 1,000 events
+is below its floor (never below 4×). A baseline without ``engines`` judges the read stage alone.
 
 In code, :class:`Gate` judges a measurement against a baseline:
 
@@ -21,39 +27,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import statistics
 import sys
 import time
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.figures import paired_ratio, summary
+from bench.gate_engines import EngineBaseline, EngineCheck, EngineMeasurement
+from bench.gate_fields import BaselineError, count, number
 
 FORMAT = 1
 BASELINE_FILE = Path(__file__).resolve().parent / "baseline.json"
 ABSOLUTE_FLOOR = 10.0
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_SETUP = 0, 1, 2, 3
-
-
-class BaselineError(ValueError):
-    """The baseline (or a saved measurement) does not have the documented shape."""
-
-
-def _number(data: Mapping[str, Any], key: str, where: str) -> float:
-    value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise BaselineError(f"{where}: {key!r} must be a number, not {value!r}")
-    return float(value)
-
-
-def _count(data: Mapping[str, Any], key: str, where: str, minimum: int) -> int:
-    value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise BaselineError(f"{where}: {key!r} must be an integer >= {minimum}, not {value!r}")
-    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +57,9 @@ class Scenario:
     def from_dict(cls, data: Any, where: str) -> Scenario:
         if not isinstance(data, dict):
             raise BaselineError(f"{where}: 'scenario' must be an object")
-        scenario = cls(events=_count(data, "events", where, 2), partitions=_count(data, "partitions", where, 1),
-                       seed=_count(data, "seed", where, 0), max_events=_count(data, "max_events", where, 1),
-                       rounds=_count(data, "rounds", where, 1), warmup_rounds=_count(data, "warmup_rounds", where, 0))
+        scenario = cls(events=count(data, "events", where, 2), partitions=count(data, "partitions", where, 1),
+                       seed=count(data, "seed", where, 0), max_events=count(data, "max_events", where, 1),
+                       rounds=count(data, "rounds", where, 1), warmup_rounds=count(data, "warmup_rounds", where, 0))
         if scenario.max_events >= scenario.events:
             raise BaselineError(f"{where}: max_events must be smaller than the topic ({scenario.events:,} events)")
         return scenario
@@ -86,6 +74,7 @@ class Baseline:
     baseline_speedup: float
     max_drop_pct: float
     measured: dict[str, Any]
+    engines: EngineBaseline | None = None
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "baseline") -> Baseline:
@@ -93,9 +82,9 @@ class Baseline:
             raise BaselineError(f"{where}: must be a JSON object")
         if data.get("format") != FORMAT:
             raise BaselineError(f"{where}: 'format' must be {FORMAT}, not {data.get('format')!r}")
-        floor = _number(data, "floor", where)
-        speedup = _number(data, "baseline_speedup", where)
-        drop = _number(data, "max_drop_pct", where)
+        floor = number(data, "floor", where)
+        speedup = number(data, "baseline_speedup", where)
+        drop = number(data, "max_drop_pct", where)
         if floor < ABSOLUTE_FLOOR:
             raise BaselineError(f"{where}: floor {floor:g}× is below {ABSOLUTE_FLOOR:g}×, the least the gate accepts")
         if speedup < floor:
@@ -105,7 +94,8 @@ class Baseline:
         measured = data.get("measured", {})
         if not isinstance(measured, dict):
             raise BaselineError(f"{where}: 'measured' must be an object")
-        return cls(Scenario.from_dict(data.get("scenario"), where), floor, speedup, drop, measured)
+        engines = EngineBaseline.from_dict(data["engines"], where) if "engines" in data else None
+        return cls(Scenario.from_dict(data.get("scenario"), where), floor, speedup, drop, measured, engines)
 
     @classmethod
     def load(cls, path: Path) -> Baseline:
@@ -156,14 +146,17 @@ class GateMeasurement:
     bounded: Side
     full_scan: Side
     forced_strategy: str | None = None
+    engines: EngineMeasurement | None = None  # None: the engine check was not run
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "measurement") -> GateMeasurement:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise BaselineError(f"{where}: not a format {FORMAT} gate measurement")
-        return cls(Scenario.from_dict(data.get("scenario"), where), _count(data, "topic_events", where, 1),
+        engines = EngineMeasurement.from_dict(data["engines"], where) if data.get("engines") is not None else None
+        return cls(Scenario.from_dict(data.get("scenario"), where), count(data, "topic_events", where, 1),
                    Side.from_dict(data.get("bounded"), f"{where}: bounded"),
-                   Side.from_dict(data.get("full_scan"), f"{where}: full_scan"), data.get("forced_strategy"))
+                   Side.from_dict(data.get("full_scan"), f"{where}: full_scan"), data.get("forced_strategy"),
+                   engines)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, **asdict(self)}
@@ -188,6 +181,7 @@ class Gate:
     def __init__(self, baseline: Baseline, measurement: GateMeasurement) -> None:
         self.baseline = baseline
         self.measurement = measurement
+        self.engines = EngineCheck(baseline.engines, measurement.engines) if baseline.engines else None
 
     def compute(self) -> GateResult:
         m, b = self.measurement, self.baseline
@@ -215,8 +209,8 @@ class Gate:
                     f"({m.topic_events:,}) each round")
         return None
 
-    def fails(self) -> str | None:
-        """Why the gate fails, or None when it passes."""
+    def read_fails(self) -> str | None:
+        """Why the read-stage check fails, or None when it passes."""
         wrong = self._wrong_reads()
         if wrong:
             return f"invalid measurement: {wrong}"
@@ -229,36 +223,61 @@ class Gate:
                     f"{result.threshold:.1f}×)")
         return None
 
+    def failures(self) -> list[str]:
+        """Every failed check's message: the read stage first, then the engines (when the baseline has them)."""
+        found = [self.read_fails(), self.engines.fails() if self.engines else None]
+        return [message for message in found if message]
+
+    def fails(self) -> str | None:
+        """Why the gate fails (every failed check, joined), or None when it passes."""
+        return "; ".join(self.failures()) or None
+
 
 def report(gate: Gate, *, out: Any = None) -> str | None:
-    """Print the figures and the verdict; return the failure message (None on a pass)."""
+    """Print the figures and the verdict of each check; return the failure message (None on a pass)."""
     out = out or sys.stdout
     m = gate.measurement
-    failure = gate.fails()
-    if failure and failure.startswith("invalid measurement"):
-        print(f"FAIL  {failure}", file=out)
-        return failure
-    r = gate.compute()
-    forced = f" (both sides forced to {m.forced_strategy})" if m.forced_strategy else ""
-    print(f"read stage: {m.scenario.max_events:,} events, bounded vs full scan{forced}, topic of "
-          f"{m.topic_events:,} events; {m.scenario.rounds} interleaved rounds after {m.scenario.warmup_rounds} "
-          f"warm-up", file=out)
-    print(f"  {'round':>5}  {'bounded':>10}  {'full scan':>10}  {'ratio':>7}", file=out)
-    for index, (b, f, ratio) in enumerate(zip(m.bounded.seconds, m.full_scan.seconds, r.round_ratios,
-                                              strict=True), start=1):
-        print(f"  {index:>5}  {b:>8.3f} s  {f:>8.3f} s  {ratio:>6.1f}×", file=out)
-    for name, side, stats in (("bounded", m.bounded, r.bounded), ("full scan", m.full_scan, r.full_scan)):
-        print(f"  {name:<9} median {stats['median']:.3f} s ({stats['min']:.3f}–{stats['max']:.3f}); "
-              f"{statistics.median(side.events_read):,.0f} events read, "
-              f"{statistics.median(side.records_scanned):,.0f} records fetched per round", file=out)
-    print(f"  speedup {r.speedup:.1f}× (median of paired rounds); floor {r.floor:g}×, baseline "
-          f"{r.baseline_speedup:g}× with at most {r.max_drop_pct:g}% drop → threshold {r.threshold:.1f}×", file=out)
-    print(f"FAIL  {failure}" if failure else f"PASS  speedup {r.speedup:.1f}× ≥ {r.threshold:.1f}×", file=out)
-    return failure
+    read_failure = gate.read_fails()
+    if read_failure and read_failure.startswith("invalid measurement"):
+        print(f"FAIL  {read_failure}", file=out)
+    else:
+        r = gate.compute()
+        forced = f" (both sides forced to {m.forced_strategy})" if m.forced_strategy else ""
+        print(f"read stage: {m.scenario.max_events:,} events, bounded vs full scan{forced}, topic of "
+              f"{m.topic_events:,} events; {m.scenario.rounds} interleaved rounds after {m.scenario.warmup_rounds} "
+              f"warm-up", file=out)
+        print(f"  {'round':>5}  {'bounded':>10}  {'full scan':>10}  {'ratio':>7}", file=out)
+        for index, (b, f, ratio) in enumerate(zip(m.bounded.seconds, m.full_scan.seconds, r.round_ratios,
+                                                  strict=True), start=1):
+            print(f"  {index:>5}  {b:>8.3f} s  {f:>8.3f} s  {ratio:>6.1f}×", file=out)
+        for name, side, stats in (("bounded", m.bounded, r.bounded), ("full scan", m.full_scan, r.full_scan)):
+            print(f"  {name:<9} median {stats['median']:.3f} s ({stats['min']:.3f}–{stats['max']:.3f}); "
+                  f"{statistics.median(side.events_read):,.0f} events read, "
+                  f"{statistics.median(side.records_scanned):,.0f} records fetched per round", file=out)
+        print(f"  speedup {r.speedup:.1f}× (median of paired rounds); floor {r.floor:g}×, baseline "
+              f"{r.baseline_speedup:g}× with at most {r.max_drop_pct:g}% drop → threshold {r.threshold:.1f}×",
+              file=out)
+        print(f"FAIL  {read_failure}" if read_failure else f"PASS  speedup {r.speedup:.1f}× ≥ {r.threshold:.1f}×",
+              file=out)
+    if gate.engines is not None:
+        for line in gate.engines.lines():
+            print(line, file=out)
+        engine_failure = gate.engines.fails()
+        if engine_failure:
+            print(f"FAIL  {engine_failure}", file=out)
+        else:
+            result = gate.engines.compute()
+            print(f"PASS  engine speedup {result.speedup:.1f}× ≥ {result.floor:g}×", file=out)
+    return gate.fails()
 
 
-def measure(baseline: Baseline, *, force_strategy: str | None = None, progress: bool = True) -> GateMeasurement:
-    """Run the baseline's scenario on the bench broker (local, or STREAMGUARD_KAFKA_BOOTSTRAP's cluster)."""
+def measure(
+    baseline: Baseline, *, force_strategy: str | None = None, force_engine: str | None = None,
+    skip_engines: bool = False, progress: bool = True,
+) -> GateMeasurement:
+    """Run the baseline's scenarios on the bench broker (local, or STREAMGUARD_KAFKA_BOOTSTRAP's cluster): the read
+    stage in one warm Spark session, then (after that session stopped) the engines in fresh processes."""
+    from bench.gate_engines import measure_engines  # noqa: PLC0415
     from bench.harness import bench_spark, cases_for, interleave, read_once, stop_spark  # noqa: PLC0415
     from bench.topics import bench_broker, ensure_topic  # noqa: PLC0415
 
@@ -283,6 +302,11 @@ def measure(baseline: Baseline, *, force_strategy: str | None = None, progress: 
             clock.lap("measurement")
         finally:
             stop_spark(spark)
+        engines = None
+        if baseline.engines is not None and not skip_engines:
+            engines = measure_engines(broker.bootstrap, topic, baseline.engines.scenario, forced_engine=force_engine,
+                                      progress=progress)
+            clock.lap("engines")
 
     def side(label: str) -> Side:
         samples = series[f"read/{label}/{topic.events}"].samples
@@ -290,7 +314,8 @@ def measure(baseline: Baseline, *, force_strategy: str | None = None, progress: 
                     tuple(x.records_scanned for x in samples))
 
     print(f"  timings: {clock}", flush=True)
-    return GateMeasurement(s, sum(topic.partition_sizes), side("bounded"), side("full-scan"), force_strategy)
+    return GateMeasurement(s, sum(topic.partition_sizes), side("bounded"), side("full-scan"), force_strategy,
+                           engines)
 
 
 class _Phases:
@@ -313,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, default=BASELINE_FILE, help=f"default {BASELINE_FILE.name}")
     parser.add_argument("--force-strategy", choices=("bounded", "full-scan"),
                         help="run both sides with this read strategy (full-scan proves the gate can fail)")
+    parser.add_argument("--force-engine", choices=("embedded", "spark"),
+                        help="run both sides of the engine check on this engine (spark proves it can fail)")
+    parser.add_argument("--skip-engines", action="store_true",
+                        help="measure the read stage only (the engine check then fails: nothing measured)")
     parser.add_argument("--json", type=Path, help="also write the measurement to this file")
     parser.add_argument("--measurement", type=Path, help="judge this saved measurement instead of measuring")
     parser.add_argument("--quiet", action="store_true", help="no per-round progress lines")
@@ -348,15 +377,17 @@ class _ChecksFailed(Exception):
 
 
 def _measure_or_explain(baseline: Baseline, args: argparse.Namespace) -> GateMeasurement:
+    from bench.engines import EngineCheckFailed, EngineRunFailed  # noqa: PLC0415
     from bench.harness import CheckFailed, MeasurementFailed  # noqa: PLC0415
     from bench.topics import BenchSetupError  # noqa: PLC0415
     from streamguard.errors import StreamguardError  # noqa: PLC0415
 
     try:
-        return measure(baseline, force_strategy=args.force_strategy, progress=not args.quiet)
-    except CheckFailed as exc:
+        return measure(baseline, force_strategy=args.force_strategy, force_engine=args.force_engine,
+                       skip_engines=args.skip_engines, progress=not args.quiet)
+    except (CheckFailed, EngineCheckFailed) as exc:
         raise _ChecksFailed(str(exc)) from exc
-    except (BenchSetupError, MeasurementFailed, StreamguardError) as exc:
+    except (BenchSetupError, MeasurementFailed, EngineRunFailed, StreamguardError) as exc:
         raise _SetupFailed(str(exc)) from exc
 
 

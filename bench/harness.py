@@ -11,8 +11,10 @@ Every sample carries the events it read and the records it fetched, and ``check`
 do the work it claims: the bounded side must deliver exactly ``max_events`` events, the full scan must fetch the
 whole topic. A fast wrong answer therefore fails the run instead of improving a figure.
 
-The read stage is :func:`streamguard.pipeline.read_records` (the pipeline's own ``kafka_read`` stage: fetch into
-Spark's cache and count); planning is timed separately and kept in ``stage_seconds``.
+The read stage is the Spark engine's :meth:`~streamguard.engines.spark.SparkEngine.read` on the warm session (the
+pipeline's own ``kafka_read`` stage with ``--engine spark``: fetch into Spark's cache and count); planning is timed
+separately and kept in ``stage_seconds``. The pipeline is :func:`streamguard.pipeline.run_pipeline` on the same
+session (so the Spark engine, whatever ``--engine auto`` would pick).
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from pyspark.sql import SparkSession
 
 from bench.topics import BenchTopic
 from streamguard.config import RunConfig
+from streamguard.engines.spark import SparkEngine
 from streamguard.errors import StreamguardError
 from streamguard.kafka.plan import plan_read
-from streamguard.pipeline import read_records, run_pipeline
+from streamguard.pipeline import run_pipeline
 from streamguard.spark import spark_session
 
 log = logging.getLogger(__name__)
@@ -180,27 +183,28 @@ def interleave(
 
 
 def read_once(spark: SparkSession, bootstrap: str, case: Case) -> Sample:
-    """Plan, then time the pipeline's read stage; the cached frames are dropped before returning."""
+    """Plan, then time the Spark engine's read stage; the engine drops its cached frames before returning."""
     began = time.perf_counter()
     plan = plan_read(bootstrap, case.topic.name, max_events=case.max_events, strategy=case.run_strategy)
     planned = time.perf_counter()
-    cached: list = []
+    engine = SparkEngine(bootstrap=bootstrap, master=SPARK_MASTER, session=spark)
     with _spark_errors(case):
         try:
-            _, records_scanned, events_read = read_records(spark, bootstrap, plan, cached)
+            counts = engine.read(plan)
             seconds = time.perf_counter() - planned
         finally:
-            for frame in cached:
-                frame.unpersist(blocking=True)
-    return Sample(round(seconds, 4), events_read, records_scanned,
+            engine.close()  # unpersists; leaves the shared session running
+    return Sample(round(seconds, 4), counts.records_read, counts.records_fetched,
                   {"plan": round(planned - began, 4), "kafka_read": round(seconds, 4)})
 
 
 def pipeline_once(spark: SparkSession, bootstrap: str, case: Case) -> Sample:
-    """Run the whole job into a throw-away output folder; seconds are wall time around ``run_pipeline``."""
+    """Run the whole job with the Spark engine on ``spark`` into a throw-away output folder; seconds are wall time
+    around ``run_pipeline``."""
     with tempfile.TemporaryDirectory(prefix="streamguard-bench-") as tmp:
         config = RunConfig(topic=case.topic.name, bootstrap=bootstrap, max_events=case.max_events,
-                           read_strategy=case.run_strategy, output=Path(tmp) / "out", spark_master=SPARK_MASTER)
+                           read_strategy=case.run_strategy, output=Path(tmp) / "out", engine="spark",
+                           spark_master=SPARK_MASTER)
         began = time.perf_counter()
         try:
             result = run_pipeline(config, spark=spark, progress=False)
@@ -208,6 +212,8 @@ def pipeline_once(spark: SparkSession, bootstrap: str, case: Case) -> Sample:
             raise MeasurementFailed(f"{case.key}: {exc}") from exc
         seconds = time.perf_counter() - began
     run = result.report.run
+    if run.engine != "spark":
+        raise CheckFailed(f"{case.key}: the pipeline ran the {run.engine} engine, not spark")
     return Sample(round(seconds, 4), run.events_read, run.records_scanned, run.stage_seconds.model_dump())
 
 

@@ -3,10 +3,13 @@
     python -m bench.run --events 100000,1000000        # the default sizes (make bench)
     python -m bench.run --events 10000000              # 10M on request (seeded once, then cached)
     python -m bench.run --no-history                   # measure and print only
+    python -m bench.run --no-engines                   # without the engine series (about 20 minutes here)
 
 Runs ``pytest bench`` in a child process (its broker and Spark JVMs end with it), with pytest-benchmark writing
-its JSON to ``.benchmarks/`` (gitignored; ``--json`` picks another path). The record built from that JSON goes to
-``bench/history/history.jsonl`` and the chart to ``bench/history/ratios.png``; a failed run records nothing.
+its JSON to ``.benchmarks/`` (gitignored; ``--json`` picks another path), then the engine series of
+``bench/engines.py`` (cold ``streamguard run`` processes, embedded against Spark, on the 1M-event topic; raw JSON
+in ``.benchmarks/engines-<UTC>.json``). The record built from both goes to ``bench/history/history.jsonl`` and the
+chart to ``bench/history/ratios.png``; a failed run records nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import history
+from bench import engines, history
 
 _REPO = Path(__file__).resolve().parent.parent
 _TIMEOUT_S = 4 * 3600  # pytest-timeout per test; the first test of a series waits for all its rounds
@@ -35,8 +38,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", type=Path, default=history.HISTORY_FILE, help="history file to append to")
     parser.add_argument("--chart", type=Path, default=history.CHART_FILE, help="chart to redraw")
     parser.add_argument("--no-history", action="store_true", help="do not append a record or redraw the chart")
-    parser.add_argument("-k", dest="keyword", help="pytest -k expression (a partial run records no history)")
+    parser.add_argument("-k", dest="keyword",
+                        help="pytest -k expression (a partial run: no engine series, no history)")
+    parser.add_argument("--engine-sizes", default=",".join(map(str, engines.SIZES)),
+                        help="events per run of the engine series (default %(default)s)")
+    parser.add_argument("--engine-rounds", type=int, default=engines.ROUNDS,
+                        help="engine series rounds (default %(default)s)")
+    parser.add_argument("--engine-big-rounds", type=int, default=engines.BIG_ROUNDS,
+                        help=f"engine series rounds from {engines.BIG_SIZE:,} events (default %(default)s)")
+    parser.add_argument("--no-engines", action="store_true", help="skip the engine series")
     args = parser.parse_args(argv)
+    try:
+        engine_sizes = [int(part.replace("_", "")) for part in args.engine_sizes.split(",")]
+    except ValueError as exc:
+        parser.error(f"--engine-sizes must be comma-separated integers: {exc}")
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     json_path = (args.json or _REPO / ".benchmarks" / f"bench-{stamp}.json").resolve()
@@ -58,6 +73,16 @@ def main(argv: list[str] | None = None) -> int:
         return code
 
     record = history.record_from_benchmark_json(json.loads(json_path.read_text()), source=_relative(json_path))
+    if not (args.no_engines or args.keyword):
+        try:
+            run = engines.run_series(engine_sizes, rounds=args.engine_rounds, big_rounds=args.engine_big_rounds,
+                                     warmup=args.warmup)
+        except Exception as exc:  # noqa: BLE001 - any failure of the series means no record
+            print(f"engine series failed: {type(exc).__name__}: {exc}; no history record written", file=sys.stderr)
+            return 1
+        engines_json = engines.save_json(run, None)
+        engines.print_figures(run)
+        history.add_engines(record, run, source=_relative(engines_json))
     history.print_table(record)
     if args.no_history or args.keyword:
         return 0

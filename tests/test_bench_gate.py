@@ -1,5 +1,7 @@
 """The benchmark gate judged on golden files (fixtures/bench/): pass, below the floor, a drop beyond the allowed
-percentage, a measurement that read the wrong number of events, and malformed baselines."""
+percentage, a measurement that read the wrong number of events, and malformed baselines; and its second check, the
+embedded engine against Spark cold (a real gate run, one below the 4× floor, one whose reports name the wrong
+engine)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from bench.gate import (
     GateMeasurement,
     main,
 )
+from bench.gate_engines import ENGINE_ABSOLUTE_FLOOR
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "bench"
 
@@ -138,3 +141,119 @@ def test_command_line_rejects_a_malformed_baseline(capsys):
     assert main(["--baseline", str(GOLDEN / "baseline-malformed-floor.json"),
                  "--measurement", str(GOLDEN / "measurement-pass.json")]) == EXIT_BAD_INPUT
     assert "error:" in capsys.readouterr().err
+
+
+# The engine check: embedded against Spark, cold whole processes, 1,000 events (fixtures/bench/*engines*).
+
+
+def engines_data(name: str = "measurement-engines-pass.json") -> dict:
+    return json.loads((GOLDEN / name).read_text())
+
+
+@pytest.fixture
+def engines_baseline() -> Baseline:
+    return Baseline.load(GOLDEN / "baseline-engines.json")
+
+
+def test_golden_engine_baseline(engines_baseline):
+    engines = engines_baseline.engines
+    assert engines is not None
+    assert engines.floor == ENGINE_ABSOLUTE_FLOOR == 4.0
+    assert (engines.scenario.max_events, engines.scenario.rounds, engines.scenario.warmup_rounds) == (1_000, 3, 1)
+
+
+def test_engines_pass_on_a_real_gate_run(engines_baseline):
+    data = engines_data()
+    gate = Gate(engines_baseline, GateMeasurement.from_dict(data))
+    result = gate.engines.compute()
+    spark, embedded = data["engines"]["spark"]["seconds"], data["engines"]["embedded"]["seconds"]
+    ratios = sorted(s / e for s, e in zip(spark, embedded, strict=True))
+    assert result.speedup == pytest.approx(ratios[1], abs=1e-3)  # the median of three paired rounds
+    assert result.speedup > 4
+    assert gate.failures() == []
+    assert gate.fails() is None
+
+
+def test_engines_below_the_floor_fail_alone(engines_baseline):
+    gate = Gate(engines_baseline, measurement("measurement-engines-below-floor.json"))
+    assert gate.read_fails() is None
+    assert gate.engines.compute().speedup < 4
+    [message] = gate.failures()
+    assert message.startswith("engines: embedded/Spark ")
+    assert "at 1,000 events is below the floor of 4×" in message
+
+
+def test_a_report_naming_the_wrong_engine_is_invalid(engines_baseline):
+    gate = Gate(engines_baseline, measurement("measurement-engines-wrong-engine.json"))
+    assert gate.engines.compute().speedup > 4
+    message = gate.fails()
+    assert message is not None
+    assert message.startswith("invalid measurement: the spark side's reports name the engines")
+
+
+def test_an_engine_run_that_read_another_count_is_invalid(engines_baseline):
+    data = engines_data()
+    data["engines"]["embedded"]["events_read"][2] = 999
+    message = Gate(engines_baseline, GateMeasurement.from_dict(data)).fails()
+    assert message is not None
+    assert "the embedded side read" in message and "not exactly 1,000 each round" in message
+
+
+def test_a_missing_or_different_engine_measurement_is_invalid(engines_baseline):
+    data = engines_data()
+    data["engines"]["scenario"]["rounds"] = 5
+    message = Gate(engines_baseline, GateMeasurement.from_dict(data)).fails()
+    assert message is not None and "engine scenario" in message
+    data["engines"] = None
+    message = Gate(engines_baseline, GateMeasurement.from_dict(data)).fails()
+    assert message == "invalid measurement: the baseline asks for the engine check and the measurement has none"
+
+
+def test_both_checks_failing_report_both(engines_baseline):
+    data = engines_data("measurement-engines-below-floor.json")
+    data["bounded"]["seconds"] = data["full_scan"]["seconds"]
+    gate = Gate(engines_baseline, GateMeasurement.from_dict(data))
+    assert len(gate.failures()) == 2
+    assert gate.fails() == "; ".join(gate.failures())
+
+
+def test_a_baseline_without_engines_judges_the_read_stage_alone():
+    data = json.loads((GOLDEN / "baseline-engines.json").read_text())
+    del data["engines"]
+    gate = Gate(Baseline.from_dict(data), measurement("measurement-engines-below-floor.json"))
+    assert gate.engines is None
+    assert gate.fails() is None
+
+
+def test_an_engine_floor_below_four_is_refused():
+    with pytest.raises(BaselineError, match="engines floor 3× is below 4×"):
+        Baseline.load(GOLDEN / "baseline-malformed-engine-floor.json")
+
+
+def test_the_committed_baseline_has_the_engine_check():
+    committed = Baseline.load(BASELINE_FILE)
+    assert committed.engines is not None
+    assert committed.engines.floor >= ENGINE_ABSOLUTE_FLOOR
+    assert committed.engines.scenario.max_events == 1_000
+
+
+def test_a_measurement_round_trips_through_its_json(engines_baseline):
+    parsed = measurement("measurement-engines-pass.json")
+    assert GateMeasurement.from_dict(json.loads(json.dumps(parsed.to_dict()))) == parsed
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "verdicts"),
+    [
+        ("measurement-engines-pass.json", EXIT_PASS, ["PASS  speedup", "PASS  engine speedup"]),
+        ("measurement-engines-below-floor.json", EXIT_FAIL, ["PASS  speedup", "FAIL  engines: embedded/Spark"]),
+        ("measurement-engines-wrong-engine.json", EXIT_FAIL, ["PASS  speedup", "FAIL  invalid measurement: the spark"]),
+    ],
+)
+def test_command_line_prints_both_checks(name, code, verdicts, capsys):
+    assert main(["--baseline", str(GOLDEN / "baseline-engines.json"), "--measurement", str(GOLDEN / name)]) == code
+    printed = capsys.readouterr().out
+    for verdict in verdicts:
+        assert verdict in printed
+    if code == EXIT_PASS:
+        assert "engines, cold whole process: 1,000 events of a topic of 2,000,000" in printed
