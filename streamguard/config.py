@@ -26,6 +26,8 @@ from streamguard.kafka.admin import ISOLATION_LEVELS
 from streamguard.kafka.plan import READ_STRATEGIES
 
 ENV_PREFIX = "STREAMGUARD_"
+RESUME = "resume"
+"""``start`` value: continue where the run published at ``output`` ended (see ``pipeline.resume_start``)."""
 DEFAULT_OUTPUT = Path("out/latest")
 DEFAULT_TOP_N = 10
 # The bootstrap address keeps the name the broker providers use.
@@ -36,7 +38,9 @@ _ENV_NAMES = {"bootstrap": "STREAMGUARD_KAFKA_BOOTSTRAP"}
 class RunConfig:
     """Everything one pipeline run needs.
 
-    ``model`` scores with a saved model instead of fitting one (its threshold too, unless ``contamination`` is
+    ``start="resume"`` continues where the run published at ``output`` ended; ``commit_group`` commits this run's
+    end offsets to that Kafka consumer group once the run is published. ``model`` scores with a saved model
+    instead of fitting one (its threshold too, unless ``contamination`` is
     set); ``save_model`` writes the model fitted in this run. ``contamination`` None flags outliers (see
     ``streamguard.detect``); a share flags that share of the fit sample.
     """
@@ -59,6 +63,7 @@ class RunConfig:
     top_n: int = DEFAULT_TOP_N
     model: Path | None = None
     save_model: Path | None = None
+    commit_group: str | None = None
 
     def __post_init__(self) -> None:
         if self.read_strategy not in READ_STRATEGIES:
@@ -71,6 +76,10 @@ class RunConfig:
             raise ConfigError(f"isolation_level must be one of {', '.join(ISOLATION_LEVELS)}, "
                               f"not {self.isolation_level!r}")
         resolve_engine(self.engine, spark_master=self.spark_master)
+        if self.start == RESUME and self.read_strategy == "full-scan":
+            raise ConfigError("--start resume needs the bounded read strategy (a full scan reads past what it keeps)")
+        if self.commit_group is not None and not self.commit_group.strip():
+            raise ConfigError("commit_group must not be empty")
         if self.model is not None and self.save_model is not None:
             raise ConfigError("give either model (score with a saved model) or save_model (save the one fitted "
                               "now), not both")

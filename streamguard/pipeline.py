@@ -9,6 +9,7 @@ data and translates its own errors.
 
 from __future__ import annotations
 
+import json
 import logging
 import platform
 import threading
@@ -25,13 +26,14 @@ from typing import TYPE_CHECKING, Any
 import confluent_kafka
 from rich.console import Console
 
-from streamguard.config import RunConfig
+from streamguard.config import RESUME, RunConfig
 from streamguard.contracts.columns import QUARANTINE_REASONS
 from streamguard.engines import create_engine
-from streamguard.engines.base import Engine
-from streamguard.errors import DataError, OutputError
+from streamguard.engines.base import Engine, ReadCounts
+from streamguard.errors import BrokerError, ConfigError, DataError, OutputError
 from streamguard.export import QUARANTINE, TRAINING_DATA, RunPublisher
-from streamguard.kafka.plan import plan_read
+from streamguard.kafka.admin import partition_count
+from streamguard.kafka.plan import EARLIEST, ReadPlan, plan_read
 from streamguard.report import REPORT_FILE, STAGES, AnomalyReport, report_json
 
 if TYPE_CHECKING:
@@ -122,7 +124,8 @@ def run_pipeline(
                                      spark_master=config.spark_master)
     try:
         with clock.stage("plan"):
-            plan = plan_read(config.bootstrap, config.topic, start=config.start, max_events=config.max_events,
+            start, resumed_from = resume_start(config)
+            plan = plan_read(config.bootstrap, config.topic, start=start, max_events=config.max_events,
                              end=config.end, isolation_level=config.isolation_level, strategy=config.read_strategy)
             plan.require_records()
         log.info("plan: %s records from %s (%s of %s available) %s", f"{plan.planned_records:,}", config.topic,
@@ -158,7 +161,9 @@ def run_pipeline(
             "anomaly_rate": round(scores.anomalous / users, 6) if users else 0.0,
             "top_anomalies": [{**entry, "is_anomaly": bool(detector.flags(entry["anomaly_score"]))}
                               for entry in scores.top],
-            "run": _run_metadata(config, run_id, engine, plan.to_dict(), read, parsed, clock, summary),
+            "run": {**_run_metadata(config, run_id, engine, plan.to_dict(), read, parsed, clock, summary),
+                    "next_offsets": {str(p): offset for p, offset in sorted(next_offsets(plan, read).items())},
+                    "resumed_from": resumed_from},
         })
         try:
             (staging / REPORT_FILE).write_text(report_json(report))
@@ -171,7 +176,79 @@ def run_pipeline(
         engine.close()
     publisher.commit(staging)
     log.info("run %s done in %.1f s: %s", run_id, report.run.stage_seconds.total, config.output)
+    if config.commit_group is not None:
+        commit_offsets(config.bootstrap, config.topic, config.commit_group, next_offsets(plan, read))
     return RunResult(report=report, output=Path(config.output), run_dir=staging)
+
+
+def resume_start(config: RunConfig) -> tuple[str, str | None]:
+    """The start spec to plan with, and the run it resumes (None unless ``--start resume`` found one).
+
+    ``resume`` continues every partition at the ``next_offsets`` of the run published at ``config.output``
+    (a partition it did not know starts at its earliest offset); without a published run it means ``earliest``.
+    Only a published run moves the position: a failed run leaves the previous report, hence the position, as it was.
+    """
+    if config.start != RESUME:
+        return config.start, None
+    try:
+        previous = AnomalyReport.model_validate_json((Path(config.output) / REPORT_FILE).read_bytes())
+    except FileNotFoundError:
+        log.info("resume: no run published at %s yet; starting at the earliest offsets", config.output)
+        return "earliest", None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--start resume: cannot read the previous report at {config.output}: {exc}") from exc
+    run = previous.run
+    if run.topic != config.topic:
+        raise ConfigError(f"--start resume: the run at {config.output} read topic {run.topic!r}, not "
+                          f"{config.topic!r}; give each topic its own --output")
+    if run.next_offsets is None:
+        raise ConfigError(f"--start resume: the run at {config.output} ({run.run_id}) records no end offsets "
+                          "(written before resume existed); run once with an explicit --start")
+    partitions = partition_count(config.bootstrap, config.topic)
+    known = {int(p): offset for p, offset in run.next_offsets.items()}
+    if max(known, default=-1) >= partitions:
+        raise ConfigError(f"--start resume: topic {config.topic!r} has {partitions} partitions, fewer than the run "
+                          f"at {config.output} read (was it deleted and created again?)")
+    spec = {str(p): known.get(p, EARLIEST) for p in range(partitions)}
+    log.info("resume: continuing run %s at %s", run.run_id, spec)
+    return json.dumps(spec), run.run_id
+
+
+def next_offsets(plan: ReadPlan, read: ReadCounts) -> dict[int, int]:
+    """Per partition, the offset after the last one this run covered: where the next ``--start resume`` begins.
+
+    A partition's final range comes from the read's accounting (the readers may extend a planned range where offsets
+    hold no record), else from the plan; a partition with nothing to read stays at its start offset.
+    """
+    ends = {r.partition: r.until for r in plan.ranges}
+    if read.accounting is not None:
+        ends.update({account.partition: account.until for account in read.accounting.partitions})
+    return {w.partition: ends.get(w.partition, plan.start_offsets.get(w.partition, w.low)) for w in plan.watermarks}
+
+
+def commit_offsets(bootstrap: str, topic: str, group: str, offsets: dict[int, int]) -> None:
+    """Commit ``offsets`` (the next offset to read per partition) for consumer group ``group``, synchronously, so
+    Kafka's own tools (``kafka-consumer-groups.sh --describe``) show the lag behind the last published run."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition  # noqa: PLC0415
+
+    try:
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                             "log_level": 0})
+    except KafkaException as exc:
+        raise BrokerError(f"cannot create a Kafka consumer to commit group {group!r}: {exc}") from exc
+    try:
+        committed = consumer.commit(offsets=[TopicPartition(topic, p, offset) for p, offset in sorted(offsets.items())],
+                                    asynchronous=False)
+    except KafkaException as exc:
+        raise BrokerError(f"the run is published, but committing its end offsets to group {group!r} failed: "
+                          f"{exc}") from exc
+    finally:
+        consumer.close()
+    failed = [tp for tp in committed or [] if tp.error is not None]
+    if failed:
+        raise BrokerError(f"the run is published, but committing group {group!r} failed for partition "
+                          f"{failed[0].partition}: {failed[0].error}")
+    log.info("committed %s to consumer group %s", {p: o for p, o in sorted(offsets.items())}, group)
 
 
 def _detector(config: RunConfig, engine: Engine) -> FittedDetector:
@@ -203,6 +280,8 @@ def _run_metadata(config: RunConfig, run_id: str, engine: Engine, plan: dict[str
         "records_scanned": read.records_fetched, "events_read": read.records_read, "events_valid": parsed.valid,
         "events_invalid": sum(parsed.by_reason.values()),
         "invalid_by_reason": {reason: parsed.by_reason.get(reason, 0) for reason in QUARANTINE_REASONS},
+        "read_accounting": read.accounting.to_dict() if read.accounting is not None else None,
+        "time_window": parsed.time_window(),
         "stage_seconds": clock.totals(), "versions": versions(engine),
         "detector": summary.to_dict(), "config": config.to_dict(),
         "outputs": {"training_data": TRAINING_DATA, "quarantine": QUARANTINE, "report": REPORT_FILE},

@@ -132,6 +132,15 @@ class RunMetadata(_Model):
     stage_seconds: StageSeconds
     versions: Versions
     detector: DetectorInfo
+    next_offsets: dict[str, int] | None = Field(default=None, description=(
+        "Per partition, the offset after the last one this run read (a partition with nothing to read: its start "
+        "offset): where the next --start resume begins. Absent in reports of earlier versions."))
+    resumed_from: str | None = Field(default=None, description="The run whose next_offsets this run started at.")
+    read_accounting: dict[str, Any] | None = Field(default=None, description=(
+        "What the read covered per partition and in total (streamguard.kafka.accounting): offsets spanned, records "
+        "fetched, offsets skipped, records read."))
+    time_window: dict[str, Any] | None = Field(default=None, description=(
+        "Earliest and latest event time of the valid events and Kafka time of every record read (ms and UTC)."))
     config: dict[str, Any]
     outputs: dict[str, str]
     generated_at: str = Field(description="UTC, ISO-8601.")

@@ -15,7 +15,9 @@ from streamguard.report import AnomalyReport
 @click.command()
 @click.option("--topic", "-t", default=None, help="Topic to read [env STREAMGUARD_TOPIC].")
 @bootstrap_option
-@click.option("--start", default=None, help="earliest | latest | offsets JSON | timestamp (ms or ISO-8601).")
+@click.option("--start", default=None,
+              help="earliest | latest | resume (where the last run published at --output ended) | offsets JSON | "
+                   "timestamp (ms or ISO-8601).")
 @click.option("--max-events", type=click.IntRange(min=1), default=None, help="Read exactly min(N, available).")
 @click.option("--end", default=None, help="Exclusive end timestamp (ms or ISO-8601).")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Output path [out/latest].")
@@ -29,6 +31,8 @@ from streamguard.report import AnomalyReport
               help="Score with this saved model instead of fitting one (no refit).")
 @click.option("--save-model", "save_model", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Save the model fitted in this run (skops file) for --model in later runs.")
+@click.option("--commit-group", "commit_group", default=None, metavar="GROUP",
+              help="After publishing, commit the run's end offsets to this Kafka consumer group (shows the lag).")
 @click.option("--engine", type=click.Choice(["auto", "embedded", "spark"]), default=None,
               help="Where the stages run [env STREAMGUARD_ENGINE; auto: spark when --spark-master names a cluster, "
                    "else embedded].")
@@ -36,8 +40,8 @@ from streamguard.report import AnomalyReport
               help="Spark master URL for --engine spark [local[*]]; spark://host:port selects Spark under auto.")
 def run(topic: str | None, bootstrap: str | None, start: str | None, max_events: int | None, end: str | None,
         output: Path | None, config_file: Path | None, read_strategy: str | None, algorithm: str | None,
-        contamination: float | None, model: Path | None, save_model: Path | None, engine: str | None,
-        spark_master: str | None) -> None:
+        contamination: float | None, model: Path | None, save_model: Path | None, commit_group: str | None,
+        engine: str | None, spark_master: str | None) -> None:
     """Read a bounded slice of a topic, build features, flag anomalous users, export training data."""
     from streamguard.config import load_run_config  # noqa: PLC0415
     from streamguard.kafka import daemon  # noqa: PLC0415
@@ -45,8 +49,8 @@ def run(topic: str | None, bootstrap: str | None, start: str | None, max_events:
 
     flags = {"topic": topic, "bootstrap": bootstrap, "start": start, "max_events": max_events, "end": end,
              "output": output, "read_strategy": read_strategy, "algorithm": algorithm,
-             "contamination": contamination, "model": model, "save_model": save_model, "engine": engine,
-             "spark_master": spark_master}
+             "contamination": contamination, "model": model, "save_model": save_model,
+             "commit_group": commit_group, "engine": engine, "spark_master": spark_master}
     running = daemon.read_state()
     config = load_run_config(flags=flags, config_file=config_file,
                              fallbacks={"bootstrap": running.bootstrap if running else None})
@@ -73,6 +77,9 @@ def print_summary(report: AnomalyReport, output: Path, console: Console | None =
     model = detector.model
     console.print(f"model: {model.source} ({model.rows_fitted:,} users, fitted {model.fitted_at}"
                   + (f", {model.path} sha256 {model.sha256[:12]}" if model.sha256 else "") + ")")
+    if run.next_offsets is not None:
+        console.print(("resumed from run " + run.resumed_from + "; " if run.resumed_from else "")
+                      + "next --start resume: " + ", ".join(f"p{p}@{o}" for p, o in run.next_offsets.items()))
     stages = run.stage_seconds.model_dump()
     console.print("seconds per stage: " + ", ".join(f"{k} {v:.2f}" for k, v in stages.items()))
     console.print(f"output: {output}/ (training_data/, quarantine/, anomaly_report.json)")
