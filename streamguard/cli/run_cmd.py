@@ -23,8 +23,10 @@ from streamguard.report import AnomalyReport
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Output path [out/latest].")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="YAML file of settings (flags and environment override it).")
-@click.option("--read-strategy", type=click.Choice(["bounded", "full-scan"]), default=None)
-@click.option("--algorithm", type=click.Choice(["isolation_forest", "kmeans"]), default=None)
+@click.option("--read-strategy", type=click.Choice(["bounded", "full-scan"]), default=None,
+              help="bounded: plan exact offset ranges [default]; full-scan: read to the latest offsets, keep N.")
+@click.option("--algorithm", type=click.Choice(["isolation_forest", "kmeans"]), default=None,
+              help="The model on the risky deviations [isolation_forest].")
 @click.option("--contamination", type=float, default=None,
               help="Flag this share of the fit sample instead of the outliers (e.g. 0.05).")
 @click.option("--model", "model", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -67,16 +69,19 @@ def print_summary(report: AnomalyReport, output: Path, console: Console | None =
                   f"({run.events_valid:,} valid, {run.events_invalid:,} quarantined; {run.read_strategy} read, "
                   f"{run.records_scanned:,} fetched from Kafka; {run.engine} engine)")
     detector = run.detector
+    rule = f", {detector.threshold_rule} rule" if detector.threshold_rule else ""
     table = Table("user", "score", "flagged", "events", "avg threat", "unique IPs", "failed auth",
-                  title=f"Top users by score (flagged above {detector.threshold:.4f}, {detector.threshold_rule} rule)")
+                  title=f"Top anomalies by score (flagged above {detector.threshold:.4f}{rule})")
     for entry in report.top_anomalies:
-        table.add_row(entry.user, f"{entry.anomaly_score:.4f}", "yes" if entry.is_anomaly else "no",
+        flagged = "?" if entry.is_anomaly is None else "yes" if entry.is_anomaly else "no"
+        table.add_row(entry.user, f"{entry.anomaly_score:.4f}", flagged,
                       f"{entry.total_events:,}", f"{entry.avg_threat_score:.3f}", str(entry.unique_ips),
                       f"{entry.failed_auth_rate:.1%}")
     console.print(table)
     model = detector.model
-    console.print(f"model: {model.source} ({model.rows_fitted:,} users, fitted {model.fitted_at}"
-                  + (f", {model.path} sha256 {model.sha256[:12]}" if model.sha256 else "") + ")")
+    if model is not None:  # reports of earlier versions record no model
+        console.print(f"model: {model.source} ({model.rows_fitted:,} users, fitted {model.fitted_at}"
+                      + (f", {model.path} sha256 {model.sha256[:12]}" if model.sha256 else "") + ")")
     if run.next_offsets is not None:
         console.print(("resumed from run " + run.resumed_from + "; " if run.resumed_from else "")
                       + "next --start resume: " + ", ".join(f"p{p}@{o}" for p, o in run.next_offsets.items()))
