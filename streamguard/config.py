@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from streamguard.engines import DEFAULT_ENGINE, DEFAULT_SPARK_MASTER, resolve_en
 from streamguard.errors import ConfigError, DetectionError
 from streamguard.kafka.admin import ISOLATION_LEVELS
 from streamguard.kafka.plan import READ_STRATEGIES
+from streamguard.kafka.properties import KafkaProperties, resolve_kafka_properties
 
 ENV_PREFIX = "STREAMGUARD_"
 RESUME = "resume"
@@ -32,6 +33,9 @@ DEFAULT_OUTPUT = Path("out/latest")
 DEFAULT_TOP_N = 10
 # The bootstrap address keeps the name the broker providers use.
 _ENV_NAMES = {"bootstrap": "STREAMGUARD_KAFKA_BOOTSTRAP"}
+# Resolved by streamguard.kafka.properties from flags, STREAMGUARD_KAFKA_PROPERTIES and the file's ``kafka:`` section.
+_KAFKA = "kafka_properties"
+_FILE_KAFKA_SECTION = "kafka"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,12 +68,19 @@ class RunConfig:
     model: Path | None = None
     save_model: Path | None = None
     commit_group: str | None = None
+    last: int | None = None
+    kafka_properties: KafkaProperties = field(default_factory=KafkaProperties)
 
     def __post_init__(self) -> None:
         if self.read_strategy not in READ_STRATEGIES:
             raise ConfigError(f"read_strategy must be one of {', '.join(READ_STRATEGIES)}, not {self.read_strategy!r}")
         if self.max_events is not None and self.max_events < 1:
             raise ConfigError(f"max_events must be at least 1, not {self.max_events}")
+        if self.last is not None and self.last < 1:
+            raise ConfigError(f"last must be at least 1, not {self.last}")
+        if self.last is not None and self.max_events is not None:
+            raise ConfigError("give either last (the N most recent records) or max_events (N from the start), "
+                              "not both")
         if self.top_n < 1:
             raise ConfigError(f"top_n must be at least 1, not {self.top_n}")
         if self.isolation_level not in ISOLATION_LEVELS:
@@ -100,7 +111,9 @@ class RunConfig:
         return resolve_engine(self.engine, spark_master=self.spark_master)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        """The settings as the report records them: secrets among the Kafka properties masked."""
+        data = dataclasses.asdict(dataclasses.replace(self, kafka_properties=KafkaProperties()))
+        data["kafka_properties"] = self.kafka_properties.masked()
         for name in ("output", "model", "save_model"):
             data[name] = None if data[name] is None else str(data[name])
         return data
@@ -125,27 +138,33 @@ def _coerce(name: str, value: Any) -> Any:
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     found = {}
     for f in fields(RunConfig):
+        if f.name == _KAFKA:
+            continue
         name = _ENV_NAMES.get(f.name, ENV_PREFIX + f.name.upper())
         if env.get(name):
             found[f.name] = _coerce(f.name, env[name])
     return found
 
 
-def _from_file(path: Path | None) -> dict[str, Any]:
+def _from_file(path: Path | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The file's settings, and its ``kafka:`` section of client properties (None when absent)."""
     if path is None:
-        return {}
+        return {}, None
     try:
         loaded = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
     if not isinstance(loaded, dict):
         raise ConfigError(f"config file {path} must hold a mapping of settings")
-    known = {f.name for f in fields(RunConfig)}
+    kafka_section = loaded.pop(_FILE_KAFKA_SECTION, None)
+    if kafka_section is not None and not isinstance(kafka_section, dict):
+        raise ConfigError(f"config file {path}: the kafka section must be a mapping of client properties")
+    known = {f.name for f in fields(RunConfig)} - {_KAFKA}
     unknown = sorted(set(loaded) - known)
     if unknown:
         raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
     # A key left empty in YAML (``output:``) means "not set here", not None.
-    return {key: _coerce(key, value) for key, value in loaded.items() if value is not None}
+    return {key: _coerce(key, value) for key, value in loaded.items() if value is not None}, kafka_section
 
 
 def load_run_config(
@@ -160,10 +179,13 @@ def load_run_config(
     ``fallbacks`` are values found elsewhere that any explicit setting beats, e.g. the bootstrap address of the
     broker ``streamguard kafka start`` runs.
     """
+    environment = os.environ if env is None else env
     merged: dict[str, Any] = {key: value for key, value in (fallbacks or {}).items() if value is not None}
-    merged.update(_from_file(config_file))
-    merged.update(_from_env(os.environ if env is None else env))
-    merged.update({key: _coerce(key, value) for key, value in flags.items() if value is not None})
+    from_file, kafka_section = _from_file(config_file)
+    merged.update(from_file)
+    merged.update(_from_env(environment))
+    merged.update({key: _coerce(key, value) for key, value in flags.items() if value is not None and key != _KAFKA})
+    merged[_KAFKA] = resolve_kafka_properties(flags.get(_KAFKA) or (), environment, kafka_section)
     for required in ("topic", "bootstrap"):
         if not merged.get(required):
             env_name = _ENV_NAMES.get(required, ENV_PREFIX + required.upper())

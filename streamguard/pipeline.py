@@ -34,6 +34,7 @@ from streamguard.errors import BrokerError, ConfigError, DataError, OutputError
 from streamguard.export import QUARANTINE, TRAINING_DATA, RunPublisher
 from streamguard.kafka.admin import partition_count
 from streamguard.kafka.plan import EARLIEST, ReadPlan, plan_read
+from streamguard.kafka.properties import KafkaProperties
 from streamguard.report import REPORT_FILE, STAGES, AnomalyReport, report_json
 
 if TYPE_CHECKING:
@@ -119,14 +120,16 @@ def run_pipeline(
     if engine is None and spark is not None:
         from streamguard.engines.spark import SparkEngine  # noqa: PLC0415
 
-        engine = SparkEngine(bootstrap=config.bootstrap, master=config.spark_master, session=spark)
+        engine = SparkEngine(bootstrap=config.bootstrap, master=config.spark_master, session=spark,
+                             kafka_properties=config.kafka_properties)
     engine = engine or create_engine(config.resolved_engine(), bootstrap=config.bootstrap,
-                                     spark_master=config.spark_master)
+                                     spark_master=config.spark_master, kafka_properties=config.kafka_properties)
     try:
         with clock.stage("plan"):
             start, resumed_from = resume_start(config)
             plan = plan_read(config.bootstrap, config.topic, start=start, max_events=config.max_events,
-                             end=config.end, isolation_level=config.isolation_level, strategy=config.read_strategy)
+                             end=config.end, isolation_level=config.isolation_level, strategy=config.read_strategy,
+                             properties=config.kafka_properties, last=config.last)
             plan.require_records()
         log.info("plan: %s records from %s (%s of %s available) %s", f"{plan.planned_records:,}", config.topic,
                  config.read_strategy, f"{plan.available_records:,}",
@@ -177,7 +180,8 @@ def run_pipeline(
     publisher.commit(staging)
     log.info("run %s done in %.1f s: %s", run_id, report.run.stage_seconds.total, config.output)
     if config.commit_group is not None:
-        commit_offsets(config.bootstrap, config.topic, config.commit_group, next_offsets(plan, read))
+        commit_offsets(config.bootstrap, config.topic, config.commit_group, next_offsets(plan, read),
+                       properties=config.kafka_properties)
     return RunResult(report=report, output=Path(config.output), run_dir=staging)
 
 
@@ -204,7 +208,7 @@ def resume_start(config: RunConfig) -> tuple[str, str | None]:
     if run.next_offsets is None:
         raise ConfigError(f"--start resume: the run at {config.output} ({run.run_id}) records no end offsets "
                           "(written before resume existed); run once with an explicit --start")
-    partitions = partition_count(config.bootstrap, config.topic)
+    partitions = partition_count(config.bootstrap, config.topic, properties=config.kafka_properties)
     known = {int(p): offset for p, offset in run.next_offsets.items()}
     if max(known, default=-1) >= partitions:
         raise ConfigError(f"--start resume: topic {config.topic!r} has {partitions} partitions, fewer than the run "
@@ -226,14 +230,15 @@ def next_offsets(plan: ReadPlan, read: ReadCounts) -> dict[int, int]:
     return {w.partition: ends.get(w.partition, plan.start_offsets.get(w.partition, w.low)) for w in plan.watermarks}
 
 
-def commit_offsets(bootstrap: str, topic: str, group: str, offsets: dict[int, int]) -> None:
+def commit_offsets(bootstrap: str, topic: str, group: str, offsets: dict[int, int],
+                   properties: KafkaProperties | None = None) -> None:
     """Commit ``offsets`` (the next offset to read per partition) for consumer group ``group``, synchronously, so
     Kafka's own tools (``kafka-consumer-groups.sh --describe``) show the lag behind the last published run."""
     from confluent_kafka import Consumer, KafkaException, TopicPartition  # noqa: PLC0415
 
     try:
-        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
-                             "log_level": 0})
+        consumer = Consumer({**(properties.for_librdkafka() if properties else {}), "bootstrap.servers": bootstrap,
+                             "group.id": group, "enable.auto.commit": False, "log_level": 0})
     except KafkaException as exc:
         raise BrokerError(f"cannot create a Kafka consumer to commit group {group!r}: {exc}") from exc
     try:

@@ -58,6 +58,7 @@ class ReadPlanInfo(_Model):
     start: str
     end: str | None
     max_events: int | None
+    last: int | None = Field(default=None, description="--last N: the N most recent records were read; null otherwise.")
     planned_records: int = Field(ge=0)
     partitions: list[PartitionPlan]
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import settings
 
 from streamguard.contracts.columns import EVENT_COLUMNS, USER_COLUMN
 from streamguard.events.parse import CLASSIFIED_SCHEMA
@@ -51,6 +52,11 @@ EVENTS_SCHEMA = pa.schema(
 
 EventsBuilder = Callable[[Sequence[Mapping[str, Any]]], pa.Table]
 FeatureStage = Callable[..., pd.DataFrame]
+
+# No per-example deadline: on a loaded 2-core machine (CI, or a benchmark beside the tests) a slow example is not a
+# wrong one, and hypothesis' default 200 ms deadline turned that into flaky failures.
+settings.register_profile("streamguard", deadline=None, print_blob=True)
+settings.load_profile("streamguard")
 
 
 def _events_table(rows: Sequence[Mapping[str, Any]], *, first_offset: int = 0) -> pa.Table:

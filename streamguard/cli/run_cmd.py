@@ -19,6 +19,8 @@ from streamguard.report import AnomalyReport
               help="earliest | latest | resume (where the last run published at --output ended) | offsets JSON | "
                    "timestamp (ms or ISO-8601).")
 @click.option("--max-events", type=click.IntRange(min=1), default=None, help="Read exactly min(N, available).")
+@click.option("--last", type=click.IntRange(min=1), default=None,
+              help="Read the N most recent records (exactly min(N, available)), instead of --max-events.")
 @click.option("--end", default=None, help="Exclusive end timestamp (ms or ISO-8601).")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Output path [out/latest].")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -35,21 +37,26 @@ from streamguard.report import AnomalyReport
               help="Save the model fitted in this run (skops file) for --model in later runs.")
 @click.option("--commit-group", "commit_group", default=None, metavar="GROUP",
               help="After publishing, commit the run's end offsets to this Kafka consumer group (shows the lag).")
+@click.option("--kafka-property", "kafka_properties", multiple=True, metavar="KEY=VALUE",
+              help="A Kafka client property (repeatable), e.g. security.protocol=SASL_SSL; secrets are never logged "
+                   "[env STREAMGUARD_KAFKA_PROPERTIES, config section kafka:].")
 @click.option("--engine", type=click.Choice(["auto", "embedded", "spark"]), default=None,
               help="Where the stages run [env STREAMGUARD_ENGINE; auto: spark when --spark-master names a cluster, "
                    "else embedded].")
 @click.option("--spark-master", default=None,
               help="Spark master URL for --engine spark [local[*]]; spark://host:port selects Spark under auto.")
-def run(topic: str | None, bootstrap: str | None, start: str | None, max_events: int | None, end: str | None,
-        output: Path | None, config_file: Path | None, read_strategy: str | None, algorithm: str | None,
-        contamination: float | None, model: Path | None, save_model: Path | None, commit_group: str | None,
-        engine: str | None, spark_master: str | None) -> None:
+def run(topic: str | None, bootstrap: str | None, start: str | None, max_events: int | None, last: int | None,
+        end: str | None, output: Path | None, config_file: Path | None, read_strategy: str | None,
+        algorithm: str | None, contamination: float | None, model: Path | None, save_model: Path | None,
+        commit_group: str | None, kafka_properties: tuple[str, ...], engine: str | None,
+        spark_master: str | None) -> None:
     """Read a bounded slice of a topic, build features, flag anomalous users, export training data."""
     from streamguard.config import load_run_config  # noqa: PLC0415
     from streamguard.kafka import daemon  # noqa: PLC0415
     from streamguard.pipeline import run_pipeline  # noqa: PLC0415
 
-    flags = {"topic": topic, "bootstrap": bootstrap, "start": start, "max_events": max_events, "end": end,
+    flags = {"topic": topic, "bootstrap": bootstrap, "start": start, "max_events": max_events, "last": last,
+             "end": end, "kafka_properties": list(kafka_properties),
              "output": output, "read_strategy": read_strategy, "algorithm": algorithm,
              "contamination": contamination, "model": model, "save_model": save_model,
              "commit_group": commit_group, "engine": engine, "spark_master": spark_master}
