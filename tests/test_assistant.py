@@ -174,10 +174,14 @@ def test_top_n_is_honoured(api, run):
     assert "the 2 most anomalous" in answer.answer
 
 
-def test_a_list_question_through_the_endpoint_answers_at_least_the_count(api, run):
+def test_a_list_question_through_the_endpoint_names_the_flagged_users(api, run):
     body = ask(api, "Who are the top anomalies?")
     assert body["kind"] == "list" and body["anomalous_users"] == int(run.frame["is_anomaly"].sum())
     assert str(body["anomalous_users"]) in body["answer"]
+    flagged = run.frame[run.frame.is_anomaly == 1].sort_values(["anomaly_score", "user"], ascending=[False, True])
+    listed = [item["user"] for item in body["anomalies"]]
+    assert listed and listed == flagged["user"].tolist()[: len(listed)]
+    assert all(user in body["answer"] for user in listed)
 
 
 def test_a_plainly_named_unknown_user_in_a_list_question_is_about_that_user(api):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,11 +82,21 @@ def fast_valid(value: bytes) -> bool:
     return details is not None and (event.metadata.geo_location or event.location) is not None
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} does not fit a double")
+    return number
+
+
 def reference_valid(value: bytes) -> bool:
     # Decoded first: json.loads on bytes would drop a byte order mark that strict JSON text must not carry.
+    # Strict where json.loads is lenient and the parser is not: a number past a double's range (1e400 -> inf)
+    # and a lone surrogate (text that has no UTF-8 form) are not a document the parser can hold.
     try:
-        decoded = json.loads(value.decode("utf-8"))
-    except ValueError:
+        decoded = json.loads(value.decode("utf-8"), parse_float=_finite)
+        json.dumps(decoded, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
         return False
     return is_valid_reference(decoded)
 

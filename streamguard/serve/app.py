@@ -265,6 +265,10 @@ class SnapshotSource:
     def population(self) -> FeaturesResponse:
         return self._snapshot.population
 
+    def anomalies(self, limit: int) -> AnomalyPage:
+        """The ``limit`` most anomalous users, as the anomalies route pages them (list questions need it)."""
+        return self._snapshot.anomaly_page(limit=limit)
+
 
 def _require_token(token: str) -> Any:
     bearer = HTTPBearer(auto_error=False, description=f"The server's {TOKEN_ENV}.")

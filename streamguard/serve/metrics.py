@@ -15,7 +15,7 @@ loaded run; all but ``..._available`` and ``..._loads_total`` disappear while no
     training_data_anomaly_rate                                anomalies / users (fixed name)
     streamguard_training_data_last_run_timestamp_seconds      the run's generated_at (unix seconds)
     streamguard_training_data_run_duration_seconds            the run's wall time, all stages
-    streamguard_training_data_stage_duration_seconds{stage}   seconds per stage (spark_init ... export)
+    streamguard_training_data_stage_duration_seconds{stage}   seconds per stage (plan, engine_init ... export)
     streamguard_training_data_events_read                     records that entered parsing
     streamguard_training_data_events_valid
     streamguard_training_data_events_invalid                  records quarantined
