@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -24,8 +23,6 @@ from streamguard.kafka.properties import KafkaProperties
 
 USERS = {"alice": 'se"cr=t\\x'}  # quotes, '=' and a backslash survive the JAAS and properties quoting
 RECORDS = {0: 40, 1: 25}
-# The issue's bound for a refused login; the planner sees the refusal in about 0.3 s.
-AUTH_FAILS_WITHIN_S = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +75,10 @@ def test_the_right_credentials_plan_and_read_with_both_engines(sasl_broker, secu
 
 
 def test_a_wrong_password_fails_the_plan_fast_with_its_own_error(sasl_broker, secured_topic, wrong):
-    started = time.monotonic()
+    # The planner's requests time out after 10 s as BrokerUnreachable; getting the authentication error instead
+    # shows the refusal was recognised as such rather than waited out (no timing assert outside bench/).
     with pytest.raises(BrokerAuthenticationFailed) as refused:
         plan_read(sasl_broker.bootstrap, secured_topic, max_events=10, properties=wrong)
-    assert time.monotonic() - started < AUTH_FAILS_WITHIN_S
     assert refused.value.exit_code == 13 == EXIT_CODES["BrokerAuthenticationFailed"]
     assert "not-the-password" not in str(refused.value)
 
