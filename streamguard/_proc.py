@@ -1,10 +1,28 @@
-"""Small OS helpers the child-process services (Kafka broker, API server) and the run publisher share."""
+"""Small OS helpers the child-process services (Kafka broker, Spark cluster, API server) and the publisher share."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for a child that must not outlive its parent (Linux: SIGTERM when the parent thread ends)."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def state_dir(service: str) -> Path:
+    """Where ``service`` (``kafka``, ``spark``, ...) keeps its state: ``$STREAMGUARD_STATE_DIR/<service>``.
+
+    The state dir defaults to ``./.streamguard``; the path is absolute.
+    """
+    return Path(os.environ.get("STREAMGUARD_STATE_DIR", ".streamguard")).resolve() / service
 
 
 def free_port(host: str = "127.0.0.1") -> int:

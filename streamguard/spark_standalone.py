@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import importlib.util
 import json
 import os
@@ -32,7 +31,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from streamguard._proc import free_port, log_tail, pid_alive
+from streamguard._proc import die_with_parent, free_port, log_tail, pid_alive
+from streamguard._proc import state_dir as _state_dir
 from streamguard.errors import ClusterError, ConfigError, SetupError
 
 DEFAULT_WORKERS = 1
@@ -53,11 +53,6 @@ def spark_home() -> Path:
     if not (home / "bin" / "spark-class").is_file() or not (home / "jars").is_dir():
         raise SetupError(f"pyspark at {home} has no bin/spark-class or jars/; reinstall pyspark from PyPI")
     return home
-
-
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: SIGTERM when the parent thread ends
 
 
 def master_json(webui_url: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
@@ -162,7 +157,7 @@ class SparkStandalone:
                 self.processes.append(subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                     [*launcher, *command], env=env, cwd=self.base_dir,
                     stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    start_new_session=self.detached, preexec_fn=None if self.detached else _die_with_parent,
+                    start_new_session=self.detached, preexec_fn=None if self.detached else die_with_parent,
                 ))
         self._wait_ready()
         self.start_seconds = time.monotonic() - started
@@ -213,7 +208,7 @@ class SparkStandalone:
 
 def state_dir() -> Path:
     """``$STREAMGUARD_STATE_DIR/spark`` (default ``./.streamguard/spark``), absolute."""
-    return Path(os.environ.get("STREAMGUARD_STATE_DIR", ".streamguard")).resolve() / "spark"
+    return _state_dir("spark")
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from streamguard._proc import pid_alive
+from streamguard._proc import state_dir as _state_dir
 from streamguard.errors import BrokerError
 from streamguard.kafka.broker import metadata_answers
 from streamguard.kafka.local_broker import SASL_MECHANISM, LocalBroker
@@ -30,7 +31,7 @@ _STOP_WAIT_S = 30.0
 
 
 def state_dir() -> Path:
-    return Path(os.environ.get("STREAMGUARD_STATE_DIR", ".streamguard")).resolve() / "kafka"
+    return _state_dir("kafka")
 
 
 @dataclass(frozen=True, slots=True)

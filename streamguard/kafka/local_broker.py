@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import atexit
 import base64
-import ctypes
 import logging
 import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -36,7 +34,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
-from streamguard._proc import free_port, log_tail
+from streamguard._proc import die_with_parent, free_port, log_tail
 from streamguard.errors import BrokerError, BrokerStartTimeout, SetupError
 from streamguard.jars import resolve_jars
 from streamguard.kafka.broker import BrokerProvider, metadata_answers
@@ -47,7 +45,6 @@ log = logging.getLogger(__name__)
 DEFAULT_START_TIMEOUT_S = 90.0
 DEFAULT_HEAP = "1g"
 _STOP_GRACE_S = 30.0
-_PR_SET_PDEATHSIG = 1
 
 _SERVER_PROPERTIES = """\
 process.roles=broker,controller
@@ -109,11 +106,6 @@ def java_executable() -> str:
     if found is None:
         raise SetupError("java is not on PATH (Java 17 or newer is needed for the Kafka broker and Spark)")
     return found
-
-
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _jaas_quote(text: str) -> str:
@@ -203,7 +195,7 @@ class LocalBroker(BrokerProvider):
                 [*jvm, "kafka.Kafka", str(config)],
                 stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=self.detached,
-                preexec_fn=None if self.detached else _die_with_parent,
+                preexec_fn=None if self.detached else die_with_parent,
             )
         if not self.detached:
             atexit.register(self.stop)
