@@ -14,7 +14,7 @@ import signal
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
@@ -44,6 +44,7 @@ T = TypeVar("T")
 
 # Below this many records one process parses faster than starting workers would.
 PARALLEL_PARSE_MIN_RECORDS = 200_000
+MAX_QUEUED_BATCHES_PER_WORKER = 2
 # Spark SQL functions the shared queries use that DuckDB spells differently.
 _DUCKDB_MACROS = ("CREATE MACRO sha2(value, bits) AS sha256(value)",)
 # The columns the feature query reads.
@@ -84,11 +85,16 @@ class EmbeddedEngine(Engine):
                               records_read=sum(batch.num_rows for batch in self._raw), accounting=reader.accounting)
         # A large slice: worker processes parse each batch while the next one is fetched, so the parse stage mostly
         # waits for the last batches. The parse CPU time therefore shows up partly in this stage's seconds.
-        self._pool = ProcessPoolExecutor(max_workers=self._workers, mp_context=_worker_context())
+        self._pool = _started_pool(self._workers)
         records = 0
         for batch in reader:
             records += batch.num_rows
             self._parsing.append(self._pool.submit(classify_batch, batch))
+            # Back-pressure: a raw batch waiting for a worker is held in memory (as a pickled copy too), so the read
+            # waits while more than two batches per worker are queued; librdkafka keeps fetching meanwhile.
+            pending = [future for future in self._parsing if not future.done()]
+            if len(pending) > MAX_QUEUED_BATCHES_PER_WORKER * self._workers:
+                wait(pending[: len(pending) - MAX_QUEUED_BATCHES_PER_WORKER * self._workers])
         return ReadCounts(records_fetched=reader.records_fetched, records_read=records, accounting=reader.accounting)
 
     def parse(self) -> ParseCounts:
