@@ -18,7 +18,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from e2e.conftest import unique_topic
-from e2e.spark_cluster_fixture import spark_cluster  # noqa: F401 - a fixture
+from e2e.spark_cluster_fixture import spark_cluster, spark_cluster_2w  # noqa: F401 - fixtures
 from streamguard.config import RunConfig
 from streamguard.contracts import FEATURE_COLUMNS
 from streamguard.export import QUARANTINE, TRAINING_DATA
@@ -174,3 +174,15 @@ def test_parsing_in_worker_processes_gives_what_one_process_gives(
     assert same.run.invalid_by_reason == reference.run.invalid_by_reason
     assert same.run.events_read == reference.run.events_read == EVENTS
     assert [t.model_dump() for t in same.top_anomalies] == [t.model_dump() for t in reference.top_anomalies]
+
+
+def test_two_spark_workers_give_what_one_gives(
+    spark_cluster_2w: str, bootstrap: str, awkward_topic, embedded_run, tmp_path  # noqa: F811
+):
+    # The same slice on a cluster of two workers: tasks land on both executors, the output must not change.
+    topic, _ = awkward_topic
+    output = tmp_path / "cluster-2w"
+    result = _streamguard("run", "--topic", topic, "--bootstrap", bootstrap, "--max-events", str(EVENTS),
+                          "--spark-master", spark_cluster_2w, "--output", str(output))
+    assert result.returncode == 0, result.stderr[-2000:]
+    _assert_same(embedded_run, output)
