@@ -102,7 +102,7 @@ def test_every_user_row_equals_its_parquet_row(api, served):
                 assert math.isclose(body[name], row[name], rel_tol=1e-12, abs_tol=1e-12), (user, name)
     unknown = httpx.get(api + "/api/training-data/anomalies/not_a_user_of_this_run")
     assert unknown.status_code == 404 and "unknown user" in unknown.json()["message"]
-    assert httpx.get(api + "/api/training-data/anomalies/bad%20name").status_code == 422
+    assert httpx.get(api + "/api/training-data/anomalies/bad%07name").status_code == 422  # a control character
 
 
 def test_health_features_and_metrics(api, served):

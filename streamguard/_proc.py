@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
 import socket
+import time
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
@@ -51,3 +53,42 @@ def log_tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return f"(no log at {path})"
+
+
+def child_pids(command_contains: str) -> list[int]:
+    """This process's children whose command line contains ``command_contains`` (Linux ``/proc``)."""
+    me = os.getpid()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == me and command_contains in command:
+            found.append(int(entry.name))
+    return found
+
+
+def stop_pids(pids: list[int], grace_s: float = 10.0) -> None:
+    """SIGTERM each of ``pids``, SIGKILL what is still there after ``grace_s``; reaps our own children."""
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        alive = [pid for pid in pids if process_running(pid)]
+        for pid in alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait_s
+        while any(process_running(pid) for pid in alive) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def process_running(pid: int) -> bool:
+    """Alive and not a zombie; an exited child of ours is reaped on the way."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        return pid_alive(pid) and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return pid_alive(pid)

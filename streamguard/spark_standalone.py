@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -31,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Self
 
-from streamguard._proc import die_with_parent, free_port, log_tail, pid_alive
+from streamguard._proc import die_with_parent, free_port, log_tail, process_running, stop_pids
 from streamguard._proc import state_dir as _state_dir
 from streamguard.errors import ClusterError, ConfigError, SetupError
 
@@ -69,24 +68,9 @@ def alive_workers(status: dict[str, Any]) -> int:
     return sum(1 for worker in status.get("workers", []) if worker.get("state") == "ALIVE")
 
 
-def _running(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError):  # reap our own exited child, or it would look alive as a zombie
-        os.waitpid(pid, os.WNOHANG)
-    try:
-        return pid_alive(pid) and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return pid_alive(pid)
-
-
 def _stop_pids(pids: list[int], grace_s: float = _STOP_GRACE_S) -> None:
     """SIGTERM every pid (workers stop their executors), SIGKILL what is left after ``grace_s``."""
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10.0)):
-        for pid in (p for p in pids if _running(p)):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + wait_s
-        while any(_running(p) for p in pids) and time.monotonic() < deadline:
-            time.sleep(0.2)
+    stop_pids(pids, grace_s)
 
 
 class SparkStandalone:
@@ -244,7 +228,7 @@ def read_state() -> ClusterState | None:
 def _our_pids(state: ClusterState) -> list[int]:
     """The recorded pids that still run this state dir's Spark daemons (a reused pid runs something else)."""
     ours = []
-    for pid in (p for p in state.pids if _running(p)):
+    for pid in (p for p in state.pids if process_running(p)):
         with contextlib.suppress(OSError):
             command_line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             if "org.apache.spark.deploy." in command_line and f"{_MARKER}{state.base_dir} " in command_line:

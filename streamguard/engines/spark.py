@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
 
+from streamguard._proc import child_pids, stop_pids
 from streamguard.contracts.columns import (
     EVENT_COLUMNS,
     FLAG_COLUMN,
@@ -88,8 +89,15 @@ class SparkEngine(Engine):
         return self._spark
 
     def start(self) -> None:
-        if self._spark is None:
+        if self._spark is not None:
+            return
+        try:
             self._spark = spark_session(master=self._master)
+        except BaseException:
+            # Interrupted (Ctrl-C) or failed while the JVM was starting: PySpark has not taken hold of its JVM yet,
+            # and that JVM would outlive this process holding its stdout and stderr open.
+            stop_pids(child_pids("org.apache.spark.deploy.SparkSubmit"))
+            raise
 
     def read(self, plan: ReadPlan) -> ReadCounts:
         try:
