@@ -134,25 +134,26 @@ def test_a_time_range_reads_the_same_on_both_engines(spark, bootstrap, awkward_t
     _assert_same(outputs["embedded"], outputs["spark"])
 
 
+@pytest.mark.parametrize("cluster", ["spark_cluster", "spark_cluster_2w"], ids=["1-worker", "2-workers"])
 def test_a_standalone_spark_cluster_gives_what_the_embedded_engine_gives(
-    spark_cluster: str, bootstrap: str, awkward_topic, embedded_run, tmp_path  # noqa: F811
+    cluster: str, bootstrap: str, awkward_topic, embedded_run, tmp_path, request: pytest.FixtureRequest
 ):
+    # With two workers, tasks land on both executors: the output must not change with the cluster's shape.
+    master = request.getfixturevalue(cluster)
     topic, _ = awkward_topic
     output = tmp_path / "cluster"
     # A driver process of its own: this one already holds the local session (one SparkContext per process).
     result = _streamguard("run", "--topic", topic, "--bootstrap", bootstrap, "--max-events", str(EVENTS),
-                          "--spark-master", spark_cluster, "--output", str(output))
+                          "--spark-master", master, "--output", str(output))
     assert result.returncode == 0, result.stderr[-2000:]
     report, *_ = _outputs(output)
-    assert report.run.config["spark_master"] == spark_cluster and report.run.config["engine"] == "auto"
+    assert report.run.config["spark_master"] == master and report.run.config["engine"] == "auto"
     _assert_same(embedded_run, output)
 
 
 def _streamguard(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "streamguard", *args], capture_output=True, text=True,
                           timeout=600, check=False)
-
-
 
 
 def test_parsing_in_worker_processes_gives_what_one_process_gives(
@@ -174,15 +175,3 @@ def test_parsing_in_worker_processes_gives_what_one_process_gives(
     assert same.run.invalid_by_reason == reference.run.invalid_by_reason
     assert same.run.events_read == reference.run.events_read == EVENTS
     assert [t.model_dump() for t in same.top_anomalies] == [t.model_dump() for t in reference.top_anomalies]
-
-
-def test_two_spark_workers_give_what_one_gives(
-    spark_cluster_2w: str, bootstrap: str, awkward_topic, embedded_run, tmp_path  # noqa: F811
-):
-    # The same slice on a cluster of two workers: tasks land on both executors, the output must not change.
-    topic, _ = awkward_topic
-    output = tmp_path / "cluster-2w"
-    result = _streamguard("run", "--topic", topic, "--bootstrap", bootstrap, "--max-events", str(EVENTS),
-                          "--spark-master", spark_cluster_2w, "--output", str(output))
-    assert result.returncode == 0, result.stderr[-2000:]
-    _assert_same(embedded_run, output)
