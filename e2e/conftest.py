@@ -10,12 +10,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 
+import pandas as pd
+import pyarrow as pa
 import pytest
 from confluent_kafka import Producer
 from pyspark.sql import SparkSession
 
+from streamguard.kafka.accounting import ReadAccounting
 from streamguard.kafka.admin import ensure_topic
 from streamguard.kafka.broker import BrokerProvider, broker_from_env
+from streamguard.kafka.consume import BoundedRead
+from streamguard.kafka.plan import ReadPlan
+from streamguard.kafka.read import read_exact
 from streamguard.spark import spark_session
 
 
@@ -64,3 +70,25 @@ def produce(bootstrap: str) -> Callable[..., None]:
             raise RuntimeError(f"{remaining} undelivered, failures: {failures[:3]}")
 
     return _produce
+
+
+@pytest.fixture(params=["embedded", "spark"])
+def exact_read(
+    request: pytest.FixtureRequest, bootstrap: str
+) -> Callable[[ReadPlan], tuple[pd.DataFrame, ReadAccounting]]:
+    """``exact_read(plan)`` -> (records as pandas: partition, offset; the checked accounting) from one engine's
+    reader, with its top-up."""
+    if request.param == "embedded":
+        def embedded(plan: ReadPlan) -> tuple[pd.DataFrame, ReadAccounting]:
+            reader = BoundedRead(bootstrap, plan)
+            batches = list(reader)
+            frame = (pa.Table.from_batches(batches).select(["partition", "offset"]).to_pandas() if batches
+                     else pd.DataFrame({"partition": [], "offset": []}))
+            return frame, reader.accounting
+        return embedded
+    spark = request.getfixturevalue("spark")
+
+    def on_spark(plan: ReadPlan) -> tuple[pd.DataFrame, ReadAccounting]:
+        read = read_exact(spark, bootstrap, plan)
+        return read.frame.select("partition", "offset").toPandas(), read.accounting
+    return on_spark

@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 
-import pandas as pd
-import pyarrow as pa
 import pytest
 from confluent_kafka import Producer
 
 from e2e.conftest import unique_topic
-from streamguard.kafka.accounting import ReadAccounting
 from streamguard.kafka.admin import ensure_topic
 from streamguard.kafka.consume import BoundedRead
-from streamguard.kafka.plan import ReadPlan, plan_read
-from streamguard.kafka.read import read_exact
+from streamguard.kafka.plan import plan_read
 
 PARTITIONS = 2
 KEYS = 12
@@ -72,23 +67,6 @@ def compacted(bootstrap: str) -> tuple[str, dict[int, list[int]]]:
         previous = visible if compacted_now else None
         time.sleep(2.0)
     pytest.fail(f"the broker did not compact {topic} within {COMPACTION_WAIT_S:.0f} s")
-
-
-@pytest.fixture(params=["embedded", "spark"])
-def exact_read(request: pytest.FixtureRequest, bootstrap: str) -> Callable[[ReadPlan], tuple[pd.DataFrame,
-                                                                                                 ReadAccounting]]:
-    if request.param == "embedded":
-        def embedded(plan: ReadPlan) -> tuple[pd.DataFrame, ReadAccounting]:
-            reader = BoundedRead(bootstrap, plan)
-            table = pa.Table.from_batches(list(reader))
-            return table.select(["partition", "offset"]).to_pandas(), reader.accounting
-        return embedded
-    spark = request.getfixturevalue("spark")
-
-    def on_spark(plan: ReadPlan) -> tuple[pd.DataFrame, ReadAccounting]:
-        read = read_exact(spark, bootstrap, plan)
-        return read.frame.select("partition", "offset").toPandas(), read.accounting
-    return on_spark
 
 
 def test_compaction_left_gaps(bootstrap, compacted):

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
-import pyarrow as pa
 import pytest
 from confluent_kafka import Producer
 
@@ -22,9 +21,8 @@ from streamguard.engines.embedded import EmbeddedEngine
 from streamguard.engines.spark import SparkEngine
 from streamguard.kafka.accounting import ReadAccounting
 from streamguard.kafka.admin import ensure_topic
-from streamguard.kafka.consume import BoundedRead
-from streamguard.kafka.plan import ReadPlan, plan_read
-from streamguard.kafka.read import read_exact, read_kafka
+from streamguard.kafka.plan import plan_read
+from streamguard.kafka.read import read_kafka
 
 # (outcome, records per partition) in the order they are written; the last one is never finished.
 TRANSACTIONS = [
@@ -82,26 +80,6 @@ def txn_topic(bootstrap: str) -> Iterator[TransactionalTopic]:
         yield TransactionalTopic(topic, outcome)
     finally:
         producer.abort_transaction(30)  # the open one: only now does the last stable offset move
-
-
-@pytest.fixture(params=["embedded", "spark"])
-def exact_read(request: pytest.FixtureRequest, bootstrap: str):
-    """``exact_read(plan)`` -> (records as pandas: partition, offset; the checked accounting) from one engine's
-    reader, with its top-up."""
-    if request.param == "embedded":
-        def embedded(plan: ReadPlan) -> tuple[pd.DataFrame, ReadAccounting]:
-            reader = BoundedRead(bootstrap, plan)
-            batches = list(reader)
-            frame = (pa.Table.from_batches(batches).select(["partition", "offset"]).to_pandas() if batches
-                     else pd.DataFrame({"partition": [], "offset": []}))
-            return frame, reader.accounting
-        return embedded
-    spark = request.getfixturevalue("spark")
-
-    def on_spark(plan: ReadPlan) -> tuple[pd.DataFrame, ReadAccounting]:
-        read = read_exact(spark, bootstrap, plan)
-        return read.frame.select("partition", "offset").toPandas(), read.accounting
-    return on_spark
 
 
 def _check_exact(frame: pd.DataFrame, account: ReadAccounting, visible: dict[int, list[int]], n: int) -> None:

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_event_schema import EVENT
 
 from streamguard.contracts.columns import EVENT_TYPES, QUARANTINE_REASONS, STATUSES
 from streamguard.events._fast import decode_event
@@ -40,20 +41,7 @@ VALID_LINES = (FIXTURES / "valid_sample.jsonl").read_text(encoding="utf-8").spli
 INT64_MAX = 2**63 - 1
 NOT_UTF8 = b'{"user": "\xff\xfe"}'
 
-EVENT: dict[str, Any] = {
-    "event_id": "evt_0123456789abcdef0123456789abcdef",
-    "timestamp": 1767340800000,
-    "event_type": "auth_attempt",
-    "user": "alice",
-    "source_ip": "10.1.2.3",
-    "destination_ip": "10.0.0.10",
-    "threat_score": 0.12,
-    "status": "failed",
-    "metadata": {
-        "hostname": "ws-alice-01", "geo_location": "Berlin, DE", "user_agent": None, "session_id": None,
-    },
-    "auth_details": {"auth_type": "password", "failure_reason": "invalid_password", "attempts_count": 2},
-}
+# The event test_event_schema validates: one sample, two readers of it.
 TEXT = json.dumps(EVENT)
 
 TOP_LEVEL_COLUMNS = ("event_id", "timestamp", "event_type", "user", "source_ip", "destination_ip", "threat_score",

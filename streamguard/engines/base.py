@@ -18,8 +18,27 @@ from typing import Any
 import pandas as pd
 
 from streamguard.detect import FittedDetector
+from streamguard.errors import (
+    DataError,
+    DetectionError,
+    OutputError,
+    ReadError,
+    SetupError,
+    StreamguardError,
+)
 from streamguard.kafka.accounting import ReadAccounting
 from streamguard.kafka.plan import ReadPlan
+
+# What a third-party failure inside each stage becomes, whichever engine it came from.
+STAGE_ERRORS: dict[str, type[StreamguardError]] = {
+    "plan": ReadError, "engine_init": SetupError, "kafka_read": ReadError, "parse": DataError,
+    "features": DataError, "detection": DetectionError, "export": OutputError,
+}
+
+
+def stage_error(stage: str) -> type[StreamguardError]:
+    """The StreamGuard error a stage's third-party failure is translated into (the root one for other names)."""
+    return STAGE_ERRORS.get(stage, StreamguardError)
 
 
 @dataclass(frozen=True, kw_only=True)

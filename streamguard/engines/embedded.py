@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 
 from streamguard.contracts.columns import EVENT_COLUMNS, FLAG_COLUMN, QUARANTINE_COLUMNS, USER_COLUMN
 from streamguard.detect import FittedDetector, fit_sample_sql
-from streamguard.engines.base import Engine, ParseCounts, ReadCounts, ScoreSummary, top_entries
-from streamguard.errors import DataError, DetectionError, OutputError, StreamguardError
+from streamguard.engines.base import Engine, ParseCounts, ReadCounts, ScoreSummary, stage_error, top_entries
+from streamguard.errors import DataError, OutputError, StreamguardError
 from streamguard.events.parse import CLASSIFIED_SCHEMA, classify_batch
 from streamguard.export import QUARANTINE, TRAINING_DATA
 from streamguard.features import feature_sql
@@ -50,9 +50,6 @@ _DUCKDB_MACROS = ("CREATE MACRO sha2(value, bits) AS sha256(value)",)
 # The columns the feature query reads.
 _FEATURE_INPUTS = frozenset({"user", "event_id", "timestamp", "event_type", "source_ip", "geo_location",
                              "threat_score", "status", "bytes_sent", "is_signed"})
-_STAGE_ERRORS: dict[str, type[StreamguardError]] = {
-    "parse": DataError, "features": DataError, "detection": DetectionError, "export": OutputError,
-}
 
 
 class EmbeddedEngine(Engine):
@@ -142,7 +139,7 @@ class EmbeddedEngine(Engine):
         except StreamguardError:
             raise
         except (duckdb.Error, pa.ArrowException) as exc:
-            raise _STAGE_ERRORS.get(stage, StreamguardError)(f"{stage} failed: {exc}") from exc
+            raise stage_error(stage)(f"{stage} failed: {exc}") from exc
         except OSError as exc:
             if stage != "export":
                 raise

@@ -30,15 +30,10 @@ from streamguard.contracts.columns import (
     SCORE_COLUMN,
 )
 from streamguard.detect import FittedDetector, fit_sample_sql
-from streamguard.engines.base import Engine, ParseCounts, ReadCounts, ScoreSummary, top_entries
+from streamguard.engines.base import Engine, ParseCounts, ReadCounts, ScoreSummary, stage_error, top_entries
 from streamguard.errors import (
     BrokerAuthenticationFailed,
     BrokerUnreachable,
-    DataError,
-    DetectionError,
-    OutputError,
-    ReadError,
-    SetupError,
     StreamguardError,
 )
 from streamguard.events.parse import CLASSIFIED_SCHEMA, classify_batch
@@ -53,10 +48,6 @@ log = logging.getLogger(__name__)
 
 # Spark makes one task per Kafka partition; a small slice runs the later stages faster in fewer tasks.
 RECORDS_PER_TASK = 250_000
-_STAGE_ERRORS: dict[str, type[StreamguardError]] = {
-    "plan": ReadError, "engine_init": SetupError, "kafka_read": ReadError, "parse": DataError,
-    "features": DataError, "detection": DetectionError, "export": OutputError,
-}
 _EVENTS_VIEW, _FEATURES_VIEW = "streamguard_events", "streamguard_features"
 # The Java Kafka client's exception for refused SASL credentials, as it appears in Spark's error text.
 _AUTHENTICATION_FAILED = "AuthenticationException"
@@ -194,7 +185,7 @@ class SparkEngine(Engine):
             message = _spark_message(exc)
             if stage == "kafka_read" and ("TimeoutException" in message or "Timed out" in message):
                 raise BrokerUnreachable(f"Kafka did not answer Spark's reads: {message}") from exc
-            raise _STAGE_ERRORS.get(stage, StreamguardError)(f"{stage} failed in Spark: {message}") from exc
+            raise stage_error(stage)(f"{stage} failed in Spark: {message}") from exc
 
     def close(self) -> None:
         # After a JVM failure unpersist raises too; that must not replace the error the run is failing with.

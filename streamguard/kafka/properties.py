@@ -132,33 +132,33 @@ class KafkaProperties(Mapping[str, str]):
 
     def for_librdkafka(self) -> dict[str, str]:
         """The properties for confluent-kafka / librdkafka clients (admin client, embedded consumer)."""
-        out: dict[str, str] = {}
-        for key, value in self._items.items():
-            if key.startswith(_JAVA_PREFIX):
-                continue
-            if key.startswith(_LIBRDKAFKA_PREFIX):
-                out[key.removeprefix(_LIBRDKAFKA_PREFIX)] = value
-            elif key == "sasl.mechanism":
-                out.setdefault("sasl.mechanisms", value)
-            elif key not in JAVA_ONLY:
-                out[key] = value
-        return out
+        return self._for_client(own=_LIBRDKAFKA_PREFIX, other=_JAVA_PREFIX, others_only=JAVA_ONLY,
+                                renamed=("sasl.mechanism", "sasl.mechanisms"))
 
     def for_java(self) -> dict[str, str]:
         """The properties for the Java Kafka client (Spark's Kafka source prefixes each with ``kafka.``)."""
-        out: dict[str, str] = {}
-        for key, value in self._items.items():
-            if key.startswith(_LIBRDKAFKA_PREFIX):
-                continue
-            if key.startswith(_JAVA_PREFIX):
-                out[key.removeprefix(_JAVA_PREFIX)] = value
-            elif key == "sasl.mechanisms":
-                out.setdefault("sasl.mechanism", value)
-            elif key not in LIBRDKAFKA_ONLY:
-                out[key] = value
+        out = self._for_client(own=_JAVA_PREFIX, other=_LIBRDKAFKA_PREFIX, others_only=LIBRDKAFKA_ONLY,
+                               renamed=("sasl.mechanisms", "sasl.mechanism"))
         jaas = _jaas_config(self._items, out.get("sasl.mechanism", "GSSAPI"))
         if jaas is not None and "sasl.jaas.config" not in out:
             out["sasl.jaas.config"] = jaas
+        return out
+
+    def _for_client(self, *, own: str, other: str, others_only: frozenset[str] | set[str],
+                    renamed: tuple[str, str]) -> dict[str, str]:
+        """One client's share: its own prefixed keys unprefixed, the other client's keys left out, and the one
+        setting the two clients spell differently given this client's spelling (an explicit one wins)."""
+        foreign_name, own_name = renamed
+        out: dict[str, str] = {}
+        for key, value in self._items.items():
+            if key.startswith(other):
+                continue
+            if key.startswith(own):
+                out[key.removeprefix(own)] = value
+            elif key == foreign_name:
+                out.setdefault(own_name, value)
+            elif key not in others_only:
+                out[key] = value
         return out
 
     def for_spark(self) -> dict[str, str]:
