@@ -158,7 +158,7 @@ def run_once(bootstrap: str, topic: BenchTopic, case: EngineCase) -> EngineSampl
         except (OSError, KeyError, json.JSONDecodeError) as exc:
             raise EngineRunFailed(f"{case.key}: no readable {_REPORT} ({exc}):\n{tail}") from exc
     return EngineSample(
-        seconds=tree["seconds"], main_seconds=tree["main_seconds"], events_read=run["events_read"],
+        seconds=tree["seconds"], main_seconds=tree["main_seconds"], events_read=run["records_read"],
         records_scanned=run["records_scanned"], engine=run["engine"], peak_tree_rss_mb=tree["peak_tree_rss_mb"],
         peak_process_rss_mb=max((p["maxrss_mb"] for p in tree["processes"]), default=0.0),
         peak_by_name=tree["peak_tree_by_name"], stage_seconds=run["stage_seconds"],

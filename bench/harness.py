@@ -214,7 +214,7 @@ def pipeline_once(spark: SparkSession, bootstrap: str, case: Case) -> Sample:
     run = result.report.run
     if run.engine != "spark":
         raise CheckFailed(f"{case.key}: the pipeline ran the {run.engine} engine, not spark")
-    return Sample(round(seconds, 4), run.events_read, run.records_scanned, run.stage_seconds.model_dump())
+    return Sample(round(seconds, 4), run.records_read, run.records_scanned, run.stage_seconds.model_dump())
 
 
 def cases_for(

@@ -78,7 +78,7 @@ def _assert_same(embedded: Path, other: Path) -> None:
         a, b = table_a[column].to_numpy(np.float64), table_b[column].to_numpy(np.float64)
         assert np.allclose(a, b, rtol=REL_TOLERANCE, atol=1e-12), f"{column} differs between engines"
     assert list(table_a["is_anomaly"].astype(int)) == list(table_b["is_anomaly"].astype(int))
-    assert report_a.run.invalid_by_reason == report_b.run.invalid_by_reason
+    assert report_a.run.quarantined_by_reason == report_b.run.quarantined_by_reason
     assert (quarantine_a["reason"].value_counts().to_dict() == quarantine_b["reason"].value_counts().to_dict())
     keys = ["partition", "offset"]
     assert (quarantine_a.sort_values(keys)[keys].to_numpy() == quarantine_b.sort_values(keys)[keys].to_numpy()).all()
@@ -100,13 +100,13 @@ def embedded_run(bootstrap: str, awkward_topic, tmp_path_factory) -> Path:
 def test_embedded_run_quarantines_every_foreign_record_under_its_reason(embedded_run, awkward_topic):
     _, foreign = awkward_topic
     report, _, quarantine, _ = _outputs(embedded_run)
-    assert report.run.events_read == EVENTS
+    assert report.run.records_read == EVENTS
     foreign_rows = quarantine[quarantine["partition"] == 1].sort_values("offset").tail(len(FOREIGN))
     assert list(foreign_rows["reason"]) == [reason for _, reason in FOREIGN]
     utf8 = foreign_rows[foreign_rows["reason"] == "invalid_utf8"]
     assert utf8["value_text"].isna().all() and utf8["value"].map(len).gt(0).all()
     for reason, count in foreign.items():
-        assert report.run.invalid_by_reason[reason] >= count
+        assert report.run.quarantined_by_reason[reason] >= count
 
 
 def test_spark_local_gives_what_the_embedded_engine_gives(spark, bootstrap, awkward_topic, embedded_run, tmp_path):
@@ -130,7 +130,7 @@ def test_a_time_range_reads_the_same_on_both_engines(spark, bootstrap, awkward_t
                                engine=engine), progress=False, **kwargs)
     report, *_ = _outputs(outputs["embedded"])
     expected = sum(start_ms <= s < end_ms for s in stamps for start_ms, end_ms in [(int(start), int(end))])
-    assert report.run.events_read == expected
+    assert report.run.records_read == expected
     _assert_same(outputs["embedded"], outputs["spark"])
 
 
@@ -172,6 +172,6 @@ def test_parsing_in_worker_processes_gives_what_one_process_gives(
     assert engine._pool is None, "the worker pool outlived the run"
     same, *_ = _outputs(output)
     reference, *_ = _outputs(embedded_run)
-    assert same.run.invalid_by_reason == reference.run.invalid_by_reason
-    assert same.run.events_read == reference.run.events_read == EVENTS
+    assert same.run.quarantined_by_reason == reference.run.quarantined_by_reason
+    assert same.run.records_read == reference.run.records_read == EVENTS
     assert [t.model_dump() for t in same.top_anomalies] == [t.model_dump() for t in reference.top_anomalies]

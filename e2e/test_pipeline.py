@@ -59,9 +59,9 @@ def test_report_passes_its_schema_and_counts_every_record(full_run, seeded):
     document = json.loads((full_run.output / REPORT_FILE).read_text())
     jsonschema.Draft202012Validator(report_schema()).validate(document)
     run = document["run"]
-    assert run["events_read"] == run["records_scanned"] == run["plan"]["planned_records"] == EVENTS
-    assert run["events_valid"] == truth.valid_events
-    assert run["events_invalid"] == truth.invalid_events
+    assert run["records_read"] == run["records_scanned"] == run["plan"]["planned_records"] == EVENTS
+    assert run["records_valid"] == truth.valid_events
+    assert run["records_quarantined"] == truth.invalid_events
     assert set(run["stage_seconds"]) == set(STAGES)
     assert run["engine"] == "embedded" and run["versions"]["duckdb"]
     assert document["total_users"] == truth.users
@@ -74,7 +74,7 @@ def test_malformed_messages_land_in_quarantine_with_exact_counts(full_run, seede
         expected[REASON_OF_KIND[kind]] = expected.get(REASON_OF_KIND[kind], 0) + count
     quarantined = ds.dataset(full_run.output / "quarantine").to_table().to_pandas()
     assert quarantined["reason"].value_counts().to_dict() == {k: v for k, v in expected.items() if v}
-    by_reason = full_run.report.run.invalid_by_reason
+    by_reason = full_run.report.run.quarantined_by_reason
     assert by_reason == {reason: expected.get(reason, 0) for reason in by_reason}
     assert quarantined[["partition", "offset"]].drop_duplicates().shape[0] == len(quarantined)
     assert set(quarantined.columns) >= {"topic", "partition", "offset", "value", "reason"}
@@ -104,8 +104,8 @@ def test_bounded_run_reads_exactly_max_events(engine_kwargs, bootstrap, seeded, 
     topic, _ = seeded
     result = run_pipeline(RunConfig(topic=topic, bootstrap=bootstrap, output=tmp_path / "o", max_events=2_345),
                           progress=False, **engine_kwargs)
-    assert result.report.run.events_read == result.report.run.records_scanned == 2_345
-    assert result.report.run.events_valid + result.report.run.events_invalid == 2_345
+    assert result.report.run.records_read == result.report.run.records_scanned == 2_345
+    assert result.report.run.records_valid + result.report.run.records_quarantined == 2_345
 
 
 def test_full_scan_fetches_the_topic_and_keeps_max_events(engine_kwargs, bootstrap, seeded, tmp_path):
@@ -113,7 +113,7 @@ def test_full_scan_fetches_the_topic_and_keeps_max_events(engine_kwargs, bootstr
     result = run_pipeline(RunConfig(topic=topic, bootstrap=bootstrap, output=tmp_path / "o", max_events=1_000,
                                     read_strategy="full-scan"), progress=False, **engine_kwargs)
     assert result.report.run.records_scanned == EVENTS
-    assert result.report.run.events_read == 1_000
+    assert result.report.run.records_read == 1_000
 
 
 def test_latest_with_nothing_new_is_nothing_to_read_and_keeps_previous_output(bootstrap, seeded, full_run):

@@ -67,7 +67,7 @@ def test_successive_runs_over_a_growing_topic_read_every_offset_exactly_once(boo
     seen = [pair for run in runs for pair in read_offsets(run)]
     assert len(seen) == len(set(seen)), "an offset was read twice"
     assert set(seen) == appender.offsets(), "an offset was skipped"
-    assert [run.report.run.events_read for run in runs] == [700, 300, 150, 550]
+    assert [run.report.run.records_read for run in runs] == [700, 300, 150, 550]
     assert runs[0].report.run.resumed_from is None
     for before, after in itertools.pairwise(runs):
         assert after.report.run.resumed_from == before.report.run.run_id
@@ -87,12 +87,12 @@ def test_a_failed_run_does_not_move_the_position(bootstrap, appender, tmp_path):
     second = _run(bootstrap, appender, output)
     assert second.report.run.resumed_from == first.report.run.run_id
     assert set(read_offsets(first)) | set(read_offsets(second)) == appender.offsets()
-    assert second.report.run.events_read == 500
+    assert second.report.run.records_read == 500
     with pytest.raises(NothingToRead):
         _run(bootstrap, appender, output)                             # nothing new: nothing moves
     appender.append(30)
     third = _run(bootstrap, appender, output)
-    assert third.report.run.events_read == 30 and third.report.run.resumed_from == second.report.run.run_id
+    assert third.report.run.records_read == 30 and third.report.run.resumed_from == second.report.run.run_id
 
 
 def test_commit_group_shows_the_position_to_kafka(bootstrap, appender, tmp_path):

@@ -68,8 +68,8 @@ def test_report_and_stats_are_the_runs(api, served):
     assert response.content == (served.output / REPORT_FILE).read_bytes()
     stats = httpx.get(api + "/api/training-data/stats").json()
     report = served.report
-    assert (stats["total_users"], stats["anomalous_users"], stats["events_read"], stats["run_id"]) == (
-        report.total_users, report.anomalous_users, report.run.events_read, report.run.run_id)
+    assert (stats["total_users"], stats["anomalous_users"], stats["records_read"], stats["run_id"]) == (
+        report.total_users, report.anomalous_users, report.run.records_read, report.run.run_id)
     assert stats["total_users"] == len(served.rows)
     assert stats["anomalous_users"] == sum(row["is_anomaly"] == 1 for row in served.rows.values())
 
@@ -109,7 +109,7 @@ def test_health_features_and_metrics(api, served):
     health = httpx.get(api + "/health").json()
     assert (health["status"], health["run_id"], health["topic"]) == (
         "ok", served.report.run.run_id, served.report.run.topic)
-    assert health["events_read"] == served.report.run.events_read
+    assert health["records_read"] == served.report.run.records_read
     features = httpx.get(api + "/api/training-data/features").json()
     assert features["users"] == len(served.rows)
     metrics = httpx.get(api + "/metrics").text

@@ -101,7 +101,7 @@ def run(bootstrap: str, produce: Callable[..., None], tmp_path_factory: pytest.T
     assert set(ODD_USERS) <= {row["user"] for row in rows}
     flagged = [row["user"] for row in sorted((row for row in rows if row["is_anomaly"] == 1),
                                              key=lambda row: (-row["anomaly_score"], row["user"]))]
-    return Run(output=base / "out", flagged=flagged, quarantined=result.report.run.events_invalid,
+    return Run(output=base / "out", flagged=flagged, quarantined=result.report.run.records_quarantined,
                truth=load_truth(seeded.truth_path))
 
 

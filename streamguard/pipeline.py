@@ -282,9 +282,9 @@ def _run_metadata(config: RunConfig, run_id: str, engine: Engine, plan: dict[str
     return {
         "run_id": run_id, "engine": engine.name, "topic": config.topic, "bootstrap": config.bootstrap,
         "read_strategy": config.read_strategy, "plan": plan,
-        "records_scanned": read.records_fetched, "events_read": read.records_read, "events_valid": parsed.valid,
-        "events_invalid": sum(parsed.by_reason.values()),
-        "invalid_by_reason": {reason: parsed.by_reason.get(reason, 0) for reason in QUARANTINE_REASONS},
+        "records_scanned": read.records_fetched, "records_read": read.records_read, "records_valid": parsed.valid,
+        "records_quarantined": sum(parsed.by_reason.values()),
+        "quarantined_by_reason": {reason: parsed.by_reason.get(reason, 0) for reason in QUARANTINE_REASONS},
         "read_accounting": read.accounting.to_dict() if read.accounting is not None else None,
         "time_window": parsed.time_window(),
         "stage_seconds": clock.totals(), "versions": versions(engine),

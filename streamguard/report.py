@@ -14,11 +14,16 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamguard.errors import OutputError
 
 REPORT_FILE = "anomaly_report.json"
+SCHEMA_VERSION = 2
+# Version 2 renamed the run's counts for what they count; reports of version 1 (no ``schema_version``) are read
+# with these names mapped, so the API keeps serving them.
+RENAMED_IN_V2 = {"events_read": "records_read", "events_valid": "records_valid",
+                 "events_invalid": "records_quarantined", "invalid_by_reason": "quarantined_by_reason"}
 STAGES = ("plan", "engine_init", "kafka_read", "parse", "features", "detection", "export", "total")
 _SCHEMA_FILE = "report.schema.json"
 
@@ -126,10 +131,12 @@ class RunMetadata(_Model):
     read_strategy: str
     plan: ReadPlanInfo
     records_scanned: int = Field(ge=0, description="Kafka records Spark fetched (a full scan reads the topic).")
-    events_read: int = Field(ge=0, description="Records that entered parsing.")
-    events_valid: int = Field(ge=0)
-    events_invalid: int = Field(ge=0)
-    invalid_by_reason: dict[str, int]
+    records_read: int = Field(ge=0, description="Records that entered parsing (version 1: events_read).")
+    records_valid: int = Field(ge=0, description="Records that parsed as valid events (version 1: events_valid).")
+    records_quarantined: int = Field(ge=0, description=(
+        "Records written to the quarantine instead (version 1: events_invalid)."))
+    quarantined_by_reason: dict[str, int] = Field(description=(
+        "records_quarantined by reason (version 1: invalid_by_reason)."))
     stage_seconds: StageSeconds
     versions: Versions
     detector: DetectorInfo
@@ -146,13 +153,33 @@ class RunMetadata(_Model):
     outputs: dict[str, str]
     generated_at: str = Field(description="UTC, ISO-8601.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _version_1_names(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not any(old in data for old in RENAMED_IN_V2):
+            return data
+        if both := [f"{old} and {new}" for old, new in RENAMED_IN_V2.items() if old in data and new in data]:
+            raise ValueError(f"a run holds one count under two names: {', '.join(both)}")
+        return {RENAMED_IN_V2.get(key, key): value for key, value in data.items()}
+
 
 class AnomalyReport(_Model):
+    schema_version: Literal[1, 2] = Field(default=SCHEMA_VERSION, description=(
+        "2 since the run's counts are named records_*; a report with the old names (and no version) is version 1, "
+        "read with them mapped (see RENAMED_IN_V2)."))
     total_users: int = Field(ge=0)
     anomalous_users: int = Field(ge=0)
     anomaly_rate: float = Field(ge=0, le=1)
     top_anomalies: list[TopAnomaly]
     run: RunMetadata
+
+    @model_validator(mode="before")
+    @classmethod
+    def _version_1(cls, data: Any) -> Any:
+        run = data.get("run") if isinstance(data, dict) else None
+        if isinstance(run, dict) and "schema_version" not in data and any(old in run for old in RENAMED_IN_V2):
+            return {"schema_version": 1, **data}
+        return data
 
 
 def generated_schema() -> dict[str, Any]:

@@ -123,9 +123,9 @@ def build_report(frame: pd.DataFrame, run_id: str, *, generated_at: datetime | N
     by_partition = [read // 3 + (1 if i < read % 3 else 0) for i in range(3)]
     anomalous = int(frame["is_anomaly"].sum())
     top = frame.sort_values(["anomaly_score", "user"], ascending=[False, True]).head(top_n)
-    invalid_by_reason = dict.fromkeys(QUARANTINE_REASONS, 0)
-    invalid_by_reason["invalid_json"] = invalid - invalid // 3
-    invalid_by_reason["missing_required"] = invalid // 3
+    quarantined_by_reason = dict.fromkeys(QUARANTINE_REASONS, 0)
+    quarantined_by_reason["invalid_json"] = invalid - invalid // 3
+    quarantined_by_reason["missing_required"] = invalid // 3
     moment = generated_at or datetime.now(UTC)
     return AnomalyReport.model_validate({
         "total_users": len(frame),
@@ -145,8 +145,8 @@ def build_report(frame: pd.DataFrame, run_id: str, *, generated_at: datetime | N
                 "partitions": [{"partition": i, "low": 0, "high": count, "from": 0, "until": count}
                                for i, count in enumerate(by_partition)],
             },
-            "records_scanned": read, "events_read": read, "events_valid": valid, "events_invalid": invalid,
-            "invalid_by_reason": invalid_by_reason,
+            "records_scanned": read, "records_read": read, "records_valid": valid, "records_quarantined": invalid,
+            "quarantined_by_reason": quarantined_by_reason,
             "stage_seconds": {"engine_init": 0.012, "plan": 0.104, "kafka_read": 3.377, "parse": 1.958,
                               "features": 2.641, "detection": 1.207, "export": 1.533, "total": 15.79},
             "versions": {"package": "0.1.0", "python": "3.11.9", "duckdb": "2.0.1", "kafka_client": "2.6.1",

@@ -18,7 +18,7 @@ REQUIRED = {
     *SPEC_FIXED_NAMES,
     "streamguard_training_data_available", "streamguard_training_data_last_run_timestamp_seconds",
     "streamguard_training_data_stage_duration_seconds", "streamguard_training_data_run_duration_seconds",
-    "streamguard_training_data_events_read", "streamguard_training_data_events_invalid",
+    "streamguard_training_data_records_read", "streamguard_training_data_records_quarantined",
     "streamguard_http_requests_total", "streamguard_http_request_duration_seconds_bucket",
 }
 

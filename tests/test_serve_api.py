@@ -129,8 +129,8 @@ def test_stats_are_the_reports_totals(client, run):
     assert stats.model_dump() == {
         "run_id": report.run.run_id, "generated_at": report.run.generated_at, "topic": report.run.topic,
         "total_users": report.total_users, "anomalous_users": report.anomalous_users,
-        "anomaly_rate": report.anomaly_rate, "events_read": report.run.events_read,
-        "events_valid": report.run.events_valid, "events_invalid": report.run.events_invalid,
+        "anomaly_rate": report.anomaly_rate, "records_read": report.run.records_read,
+        "records_valid": report.run.records_valid, "records_quarantined": report.run.records_quarantined,
         "algorithm": "isolation_forest", "threshold": report.run.detector.threshold,
     }
     assert stats.total_users == len(run.frame) and stats.anomalous_users == int(run.frame.is_anomaly.sum())
@@ -154,7 +154,7 @@ def test_health_reports_the_loaded_run(client, run):
     assert body["status"] == "ok" and body["data_available"] is True
     assert body["run_id"] == run.run_id
     assert body["topic"] == run.report.run.topic
-    assert body["events_read"] == run.report.run.events_read
+    assert body["records_read"] == run.report.run.records_read
     assert 0 <= body["data_age_seconds"] < 3600
 
 

@@ -49,9 +49,9 @@ def test_training_data_metrics_equal_the_report(run):
     assert values[("training_data_anomaly_rate", ())] == pytest.approx(report.anomaly_rate)
     ns = NAMESPACE
     assert values[(f"{ns}_training_data_available", ())] == 1
-    assert values[(f"{ns}_training_data_events_read", ())] == report.run.events_read
-    assert values[(f"{ns}_training_data_events_valid", ())] == report.run.events_valid
-    assert values[(f"{ns}_training_data_events_invalid", ())] == report.run.events_invalid
+    assert values[(f"{ns}_training_data_records_read", ())] == report.run.records_read
+    assert values[(f"{ns}_training_data_records_valid", ())] == report.run.records_valid
+    assert values[(f"{ns}_training_data_records_quarantined", ())] == report.run.records_quarantined
     assert values[(f"{ns}_training_data_last_run_timestamp_seconds", ())] == GENERATED_AT.timestamp()
     stage_seconds = report.run.stage_seconds.model_dump()
     assert values[(f"{ns}_training_data_run_duration_seconds", ())] == pytest.approx(stage_seconds.pop("total"))

@@ -89,9 +89,9 @@ def test_index_shows_the_run(client, run):
     when = datetime.fromisoformat(meta.generated_at).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     assert f"When {when}" in text
     assert f"Engine {meta.engine}" in text
-    assert f"Records read {meta.events_read:,}" in text
-    assert f"Valid {meta.events_valid:,}" in text
-    assert f"Quarantined {meta.events_invalid:,}" in text
+    assert f"Records read {meta.records_read:,}" in text
+    assert f"Valid {meta.records_valid:,}" in text
+    assert f"Quarantined {meta.records_quarantined:,}" in text
     assert f"Users {report.total_users:,}" in text
     assert f"Anomalous {report.anomalous_users:,} ({report.anomaly_rate:.1%})" in text
     assert f"Detector {meta.detector.algorithm}, threshold {meta.detector.threshold:.3f}" in text
@@ -150,9 +150,9 @@ def test_index_shows_seconds_per_stage_and_quarantine_per_reason(client, run):
         if stage != "total":
             assert f"<title>{stage}: {seconds:,.2f} s</title>" in html
     assert f"total {stages['total']:,.2f} s" in text
-    for reason, count in run.report.run.invalid_by_reason.items():
+    for reason, count in run.report.run.quarantined_by_reason.items():
         assert f"{reason} {count:,}" in text
-    assert f"total {run.report.run.events_invalid:,}" in text
+    assert f"total {run.report.run.records_quarantined:,}" in text
 
 
 def test_limit_lists_fewer_and_says_how_many_more(client, run):

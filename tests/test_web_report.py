@@ -55,7 +55,7 @@ def test_the_file_has_the_front_page_and_a_section_per_listed_anomalous_user(run
     html, _ = report_file(run, tmp_path, capsys)
     text = text_of(html)
     assert f"Run {run.report.run.run_id}" in text
-    assert f"Records read {run.report.run.events_read:,}" in text
+    assert f"Records read {run.report.run.records_read:,}" in text
     links = re.findall(r'<a class="user" href="#([^"]+)">([^<]+)</a>', html)
     assert [unescape(name) for _, name in links] == [row["user"] for row in flagged(run)]
     for anchor, name in links:

@@ -72,8 +72,8 @@ def print_summary(report: AnomalyReport, output: Path, console: Console | None =
     console = console or Console()
     run = report.run
     console.print(f"[bold]{report.anomalous_users}[/] of {report.total_users} users anomalous "
-                  f"({report.anomaly_rate:.1%}) from {run.events_read:,} records of {run.topic!r} "
-                  f"({run.events_valid:,} valid, {run.events_invalid:,} quarantined; {run.read_strategy} read, "
+                  f"({report.anomaly_rate:.1%}) from {run.records_read:,} records of {run.topic!r} "
+                  f"({run.records_valid:,} valid, {run.records_quarantined:,} quarantined; {run.read_strategy} read, "
                   f"{run.records_scanned:,} fetched from Kafka; {run.engine} engine)")
     detector = run.detector
     rule = f", {detector.threshold_rule} rule" if detector.threshold_rule else ""

@@ -203,7 +203,7 @@ def create_app(data_dir: Path, *, token: str | None = None, reload_interval: flo
             return Health(status="degraded", data_available=False, reason=current.reason)
         run = current.report.run
         return Health(status="ok", data_available=True, data_age_seconds=round(current.age_seconds(), 3),
-                      run_id=run.run_id, topic=run.topic, events_read=run.events_read,
+                      run_id=run.run_id, topic=run.topic, records_read=run.records_read,
                       generated_at=run.generated_at)
 
     app.add_route(METRICS_PATH, MetricsEndpoint(registry, before_scrape=state), methods=["GET"],

@@ -101,8 +101,8 @@ class Snapshot:
         return Stats(
             run_id=run.run_id, generated_at=run.generated_at, topic=run.topic,
             total_users=report.total_users, anomalous_users=report.anomalous_users,
-            anomaly_rate=report.anomaly_rate, events_read=run.events_read, events_valid=run.events_valid,
-            events_invalid=run.events_invalid, algorithm=run.detector.algorithm,
+            anomaly_rate=report.anomaly_rate, records_read=run.records_read, records_valid=run.records_valid,
+            records_quarantined=run.records_quarantined, algorithm=run.detector.algorithm,
             threshold=run.detector.threshold,
         )
 

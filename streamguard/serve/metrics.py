@@ -16,9 +16,9 @@ loaded run; all but ``..._available`` and ``..._loads_total`` disappear while no
     streamguard_training_data_last_run_timestamp_seconds      the run's generated_at (unix seconds)
     streamguard_training_data_run_duration_seconds            the run's wall time, all stages
     streamguard_training_data_stage_duration_seconds{stage}   seconds per stage (plan, engine_init ... export)
-    streamguard_training_data_events_read                     records that entered parsing
-    streamguard_training_data_events_valid
-    streamguard_training_data_events_invalid                  records quarantined
+    streamguard_training_data_records_read                     records that entered parsing
+    streamguard_training_data_records_valid
+    streamguard_training_data_records_quarantined                  records quarantined
     streamguard_training_data_loads_total{outcome=ok|error}   counter: runs loaded by this process
 
 HTTP metrics are labelled by route template (``/api/training-data/anomalies/{user}``), never by raw path, and
@@ -98,9 +98,9 @@ class TrainingDataCollector(Collector):
              state.generated_epoch),
             (_name("training_data_run_duration_seconds"), "Wall time of the loaded run, all stages.",
              run_seconds),
-            (_name("training_data_events_read"), "Records the loaded run parsed.", run.events_read),
-            (_name("training_data_events_valid"), "Valid events of the loaded run.", run.events_valid),
-            (_name("training_data_events_invalid"), "Records the loaded run quarantined.", run.events_invalid),
+            (_name("training_data_records_read"), "Records the loaded run parsed.", run.records_read),
+            (_name("training_data_records_valid"), "Valid events of the loaded run.", run.records_valid),
+            (_name("training_data_records_quarantined"), "Records the loaded run quarantined.", run.records_quarantined),
         ):
             yield GaugeMetricFamily(name, documentation, value=value)
         stages = GaugeMetricFamily(_name("training_data_stage_duration_seconds"),

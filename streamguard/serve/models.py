@@ -102,9 +102,9 @@ Stats: type[BaseModel] = create_model(
     total_users=_copied(AnomalyReport, "total_users"),
     anomalous_users=_copied(AnomalyReport, "anomalous_users"),
     anomaly_rate=_copied(AnomalyReport, "anomaly_rate"),
-    events_read=_copied(RunMetadata, "events_read"),
-    events_valid=_copied(RunMetadata, "events_valid"),
-    events_invalid=_copied(RunMetadata, "events_invalid"),
+    records_read=_copied(RunMetadata, "records_read"),
+    records_valid=_copied(RunMetadata, "records_valid"),
+    records_quarantined=_copied(RunMetadata, "records_quarantined"),
     algorithm=_copied(DetectorInfo, "algorithm"),
     threshold=_copied(DetectorInfo, "threshold"),
 )
@@ -120,7 +120,7 @@ class Health(_ApiModel):
     data_age_seconds: float | None = Field(default=None, description="Seconds since the run's generated_at.")
     run_id: str | None = None
     topic: str | None = None
-    events_read: int | None = None
+    records_read: int | None = None
     generated_at: str | None = None
     reason: str | None = Field(default=None, description="Why no data is available (degraded only).")
 

@@ -127,11 +127,11 @@ def run_view(report: AnomalyReport) -> RunView:
     return RunView(
         run_id=run.run_id, generated_at=run.generated_at, topic=run.topic, engine=run.engine,
         read_strategy=run.read_strategy, start=run.plan.start, end=run.plan.end, max_events=run.plan.max_events,
-        records_scanned=run.records_scanned, records_read=run.events_read, records_valid=run.events_valid,
-        records_quarantined=run.events_invalid, users=report.total_users, anomalies=report.anomalous_users,
+        records_scanned=run.records_scanned, records_read=run.records_read, records_valid=run.records_valid,
+        records_quarantined=run.records_quarantined, users=report.total_users, anomalies=report.anomalous_users,
         anomaly_rate=report.anomaly_rate, algorithm=run.detector.algorithm, threshold=run.detector.threshold,
         event_window=event_window(run), stages=tuple(stages.items()), total_seconds=total,
-        quarantine=tuple(sorted(run.invalid_by_reason.items(), key=lambda item: (-item[1], item[0]))),
+        quarantine=tuple(sorted(run.quarantined_by_reason.items(), key=lambda item: (-item[1], item[0]))),
     )
 
 
