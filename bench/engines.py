@@ -126,9 +126,9 @@ def cases_for(
 
 def _child_env() -> dict[str, str]:
     """This environment without run settings (STREAMGUARD_TOPIC, STREAMGUARD_ENGINE, ...) that would change the run."""
-    from streamguard.config import ENV_PREFIX, RunConfig  # noqa: PLC0415
+    from streamguard.config import env_names  # noqa: PLC0415
 
-    settings = {ENV_PREFIX + f.name.upper() for f in dataclasses.fields(RunConfig)}
+    settings = set(env_names().values())
     return {key: value for key, value in os.environ.items() if key not in settings}
 
 

@@ -4,8 +4,9 @@
     python -m bench.quality --slices 10000 100000 1000000
     python -m bench.quality --json                   # also print the record
 
-Each population is seeded once into its own topic on a local broker whose data persists in
-``.streamguard/quality-kafka`` (a topic holding the expected records is reused), then each slice (the first N
+Each population is seeded once into its own topic on ``STREAMGUARD_KAFKA_BOOTSTRAP``'s cluster when that is set,
+else on a local broker whose data persists in ``$STREAMGUARD_STATE_DIR/quality-kafka`` (state dir
+``./.streamguard`` by default; a topic holding the expected records is reused), then each slice (the first N
 records, ``--max-events N``) runs through the real pipeline on the embedded engine with default settings, and
 ``streamguard.detect.evaluate`` compares the flags with the ground truth. The populations (bench/QUALITY.md):
 
@@ -51,11 +52,14 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.machine import commit_info, machine_info
+from streamguard._proc import state_dir
 from streamguard.config import RunConfig
 from streamguard.detect.evaluate import evaluate_scores, read_scores
 from streamguard.errors import BrokerUnreachable
 from streamguard.export import TRAINING_DATA
 from streamguard.kafka.admin import partition_count, topic_exists, watermarks
+from streamguard.kafka.bootstrap import find_bootstrap
+from streamguard.kafka.broker import BrokerProvider, ExternalBroker
 from streamguard.kafka.local_broker import LocalBroker
 from streamguard.pipeline import run_pipeline
 from streamguard.synth.seed import seed_topic
@@ -64,8 +68,7 @@ from streamguard.synth.truth import GroundTruth, load_truth
 log = logging.getLogger("bench.quality")
 
 HISTORY = Path(__file__).parent / "history" / "quality.jsonl"
-DATA_DIR = Path(".streamguard") / "quality-kafka"
-TRUTH_DIR = Path(".streamguard") / "quality-truth"
+DATA_STATE, TRUTH_STATE = "quality-kafka", "quality-truth"  # parts of the state dir (streamguard._proc.state_dir)
 FORMAT = 1
 PARTITIONS = 4
 SEED = 42
@@ -96,15 +99,25 @@ POPULATIONS = (
 )
 
 
+def _broker() -> BrokerProvider:
+    """The cluster ``STREAMGUARD_KAFKA_BOOTSTRAP`` names, else a local broker whose topics persist in the state dir."""
+    given = find_bootstrap(running_broker=None)
+    if given is not None:
+        return ExternalBroker(given.address)
+    data_dir = state_dir(DATA_STATE)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return LocalBroker(data_dir=data_dir)
+
+
 def ensure_population(bootstrap: str, population: Population, events: int) -> GroundTruth:
     """Seed the population's topic unless it already holds ``events`` records; return its ground truth."""
     topic = population.topic(events)
-    truth_path = TRUTH_DIR / f"{topic}.json"
+    truth_path = state_dir(TRUTH_STATE) / f"{topic}.json"
     if topic_exists(bootstrap, topic) and truth_path.exists():
         sizes = _sizes_once_ready(bootstrap, topic)
         if sum(sizes) == events:
             return load_truth(truth_path)
-        raise SystemExit(f"topic {topic} holds {sum(sizes):,} records, not {events:,}: delete {DATA_DIR}")
+        raise SystemExit(f"topic {topic} holds {sum(sizes):,} records, not {events:,}: delete {state_dir(DATA_STATE)}")
     log.info("seeding %s", topic)
     seed_topic(bootstrap, topic, events=events, partitions=PARTITIONS, seed=SEED, users=population.users,
                anomalous_users=population.anomalous, quiet_users=population.quiet,
@@ -207,8 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     commit = commit_info()
     results: list[dict[str, Any]] = []
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    with LocalBroker(data_dir=DATA_DIR.resolve()) as broker, tempfile.TemporaryDirectory(prefix="sg-quality-") as tmp:
+    with _broker() as broker, tempfile.TemporaryDirectory(prefix="sg-quality-") as tmp:
         for population in populations:
             truth = ensure_population(broker.bootstrap, population, events)
             for size in sorted(args.slices):

@@ -4,8 +4,9 @@
     ...     topic = ensure_topic(broker.bootstrap, 1_000_000)     # seeds only when missing
     ...     topic.name, topic.partition_sizes                        # "bench-1000000-s42", uneven sizes
 
-The broker is ``STREAMGUARD_KAFKA_BOOTSTRAP``'s cluster when that is set, else a local Kafka JVM whose data
-directory persists in ``.streamguard/bench-kafka`` (``STREAMGUARD_BENCH_KAFKA_DIR`` overrides it), so topics
+The broker is ``STREAMGUARD_KAFKA_BOOTSTRAP``'s cluster when that is set (``streamguard.kafka.bootstrap``), else a
+local Kafka JVM whose data directory persists in ``$STREAMGUARD_STATE_DIR/bench-kafka`` (state dir ``./.streamguard``
+by default; ``STREAMGUARD_BENCH_KAFKA_DIR`` overrides it), so topics
 seeded once survive between runs. A topic is reused when it holds exactly the expected record count over the
 expected partitions; one left short by an interrupted seeding is deleted and seeded again.
 """
@@ -21,14 +22,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamguard._proc import state_dir
 from streamguard.kafka.admin import delete_topic, partition_count, topic_exists, watermarks
-from streamguard.kafka.broker import ENV_BOOTSTRAP, BrokerProvider, ExternalBroker
+from streamguard.kafka.bootstrap import find_bootstrap
+from streamguard.kafka.broker import BrokerProvider, ExternalBroker
 from streamguard.kafka.local_broker import LocalBroker
 from streamguard.synth.seed import seed_topic
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATA_DIR = Path(".streamguard") / "bench-kafka"
+DATA_STATE, TRUTH_STATE = "bench-kafka", "bench-truth"  # parts of the state dir (streamguard._proc.state_dir)
 ENV_DATA_DIR = "STREAMGUARD_BENCH_KAFKA_DIR"
 PARTITIONS = 4
 SEED = 42
@@ -63,18 +66,19 @@ def topic_name(events: int, seed: int = SEED) -> str:
 
 
 def broker_kind() -> str:
-    return "external" if os.environ.get(ENV_BOOTSTRAP) else "local"
+    return "external" if find_bootstrap(running_broker=None) is not None else "local"
 
 
 @contextmanager
 def bench_broker(data_dir: Path | None = None) -> Iterator[BrokerProvider]:
     """The external cluster when ``STREAMGUARD_KAFKA_BOOTSTRAP`` is set, else a local broker with persistent data."""
-    if broker_kind() == "external":
-        provider: BrokerProvider = ExternalBroker(os.environ[ENV_BOOTSTRAP])
+    given = find_bootstrap(running_broker=None)
+    if given is not None:
+        provider: BrokerProvider = ExternalBroker(given.address)
         with provider:
             yield provider
         return
-    directory = (data_dir or Path(os.environ.get(ENV_DATA_DIR) or DEFAULT_DATA_DIR)).resolve()
+    directory = (data_dir or Path(os.environ.get(ENV_DATA_DIR) or state_dir(DATA_STATE))).resolve()
     with _exclusive(directory), LocalBroker(data_dir=directory) as provider:
         yield provider
 
@@ -117,7 +121,7 @@ def ensure_topic(
         _wait_gone(bootstrap, name)
     started = time.perf_counter()
     seed_topic(bootstrap, name, events=events, partitions=partitions, seed=seed, progress=progress,
-               truth_path=Path(".streamguard") / "bench-truth" / f"{name}.json")
+               truth_path=state_dir(TRUTH_STATE) / f"{name}.json")
     seconds = round(time.perf_counter() - started, 2)
     sizes = _sizes(bootstrap, name)
     if sum(sizes) != events:

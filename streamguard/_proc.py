@@ -19,12 +19,18 @@ def die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def state_dir(service: str) -> Path:
-    """Where ``service`` (``kafka``, ``spark``, ...) keeps its state: ``$STREAMGUARD_STATE_DIR/<service>``.
+ENV_STATE_DIR = "STREAMGUARD_STATE_DIR"
+DEFAULT_STATE_DIR = ".streamguard"
 
-    The state dir defaults to ``./.streamguard``; the path is absolute.
+
+def state_dir(part: str) -> Path:
+    """Where one part of StreamGuard's state lives: ``$STREAMGUARD_STATE_DIR/<part>``, absolute.
+
+    Everything that keeps state goes through here: the background broker (``kafka``), the Spark standalone cluster
+    (``spark``), seeding's ground truth (``truth``), the bench's brokers and truths (``bench-kafka``, ...). The state
+    dir defaults to ``./.streamguard``; an empty ``STREAMGUARD_STATE_DIR`` counts as unset.
     """
-    return Path(os.environ.get("STREAMGUARD_STATE_DIR", ".streamguard")).resolve() / service
+    return Path(os.environ.get(ENV_STATE_DIR) or DEFAULT_STATE_DIR).resolve() / part
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -14,7 +14,8 @@ from rich.table import Table
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Output path of 'streamguard run' (the symlink to the run, or a run folder).")
 @click.option("--truth", "truth_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Ground truth of the seeded topic (.streamguard/truth/<topic>.json).")
+              help="Ground truth of the seeded topic ($STREAMGUARD_STATE_DIR/truth/<topic>.json, state dir "
+                   "./.streamguard by default).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 def evaluate(data_dir: Path, truth_file: Path, as_json: bool) -> None:
     """Precision, recall, F1, PR-AUC, recall per injected behaviour, false positives and misses of a run."""

@@ -18,8 +18,8 @@ from streamguard.report import AnomalyReport
 @click.option("--start", default=None,
               help="earliest | latest | resume (where the last run published at --output ended) | offsets JSON | "
                    "timestamp (ms or ISO-8601).")
-@click.option("--max-events", type=click.IntRange(min=1), default=None, help="Read exactly min(N, available).")
-@click.option("--last", type=click.IntRange(min=1), default=None,
+@click.option("--max-events", type=int, default=None, help="Read exactly min(N, available).")
+@click.option("--last", type=int, default=None,
               help="Read the N most recent records (exactly min(N, available)), instead of --max-events.")
 @click.option("--end", default=None, help="Exclusive end timestamp (ms or ISO-8601).")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Output path [out/latest].")
@@ -40,6 +40,14 @@ from streamguard.report import AnomalyReport
 @click.option("--kafka-property", "kafka_properties", multiple=True, metavar="KEY=VALUE",
               help="A Kafka client property (repeatable), e.g. security.protocol=SASL_SSL; secrets are never logged "
                    "[env STREAMGUARD_KAFKA_PROPERTIES, config section kafka:].")
+@click.option("--isolation-level", type=click.Choice(["read_committed", "read_uncommitted"]), default=None,
+              help="Which records of transactional producers to read [read_committed].")
+@click.option("--top-n", type=int, default=None, help="Users listed in the report's top anomalies [10].")
+@click.option("--n-estimators", type=int, default=None, help="Trees of the Isolation Forest [200].")
+@click.option("--random-state", type=int, default=None, help="Seed of the model fit, 0 .. 2^32-1 [42].")
+@click.option("--outlier-mads", type=float, default=None,
+              help="Without --contamination: flag scores this many robust standard deviations above the median "
+                   "[4.5].")
 @click.option("--engine", type=click.Choice(["auto", "embedded", "spark"]), default=None,
               help="Where the stages run [env STREAMGUARD_ENGINE; auto: spark when --spark-master names a cluster, "
                    "else embedded].")
@@ -48,21 +56,25 @@ from streamguard.report import AnomalyReport
 def run(topic: str | None, bootstrap: str | None, start: str | None, max_events: int | None, last: int | None,
         end: str | None, output: Path | None, config_file: Path | None, read_strategy: str | None,
         algorithm: str | None, contamination: float | None, model: Path | None, save_model: Path | None,
-        commit_group: str | None, kafka_properties: tuple[str, ...], engine: str | None,
-        spark_master: str | None) -> None:
-    """Read a bounded slice of a topic, build features, flag anomalous users, export training data."""
+        commit_group: str | None, kafka_properties: tuple[str, ...], isolation_level: str | None,
+        top_n: int | None, n_estimators: int | None, random_state: int | None, outlier_mads: float | None,
+        engine: str | None, spark_master: str | None) -> None:
+    """Read a bounded slice of a topic, build features, flag anomalous users, export training data.
+
+    Settings come from flags > environment (STREAMGUARD_<SETTING>) > the --config file > defaults, all checked
+    before Kafka is contacted.
+    """
     from streamguard.config import load_run_config  # noqa: PLC0415
-    from streamguard.kafka import daemon  # noqa: PLC0415
     from streamguard.pipeline import run_pipeline  # noqa: PLC0415
 
     flags = {"topic": topic, "bootstrap": bootstrap, "start": start, "max_events": max_events, "last": last,
              "end": end, "kafka_properties": list(kafka_properties),
              "output": output, "read_strategy": read_strategy, "algorithm": algorithm,
              "contamination": contamination, "model": model, "save_model": save_model,
-             "commit_group": commit_group, "engine": engine, "spark_master": spark_master}
-    running = daemon.read_state()
-    config = load_run_config(flags=flags, config_file=config_file,
-                             fallbacks={"bootstrap": running.bootstrap if running else None})
+             "commit_group": commit_group, "isolation_level": isolation_level, "top_n": top_n,
+             "n_estimators": n_estimators, "random_state": random_state, "outlier_mads": outlier_mads,
+             "engine": engine, "spark_master": spark_master}
+    config = load_run_config(flags=flags, config_file=config_file)
     result = run_pipeline(config)
     print_summary(result.report, result.output)
 

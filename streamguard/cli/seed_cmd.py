@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from streamguard.cli._common import bootstrap_option, resolve_bootstrap, summary_printed_here
+from streamguard.cli._common import bootstrap_option, summary_printed_here
 
 
 @click.command()
@@ -29,16 +29,18 @@ from streamguard.cli._common import bootstrap_option, resolve_bootstrap, summary
               help="Message key, which decides the partition: the user (a user's events stay in order) or the "
                    "event id (spread evenly).")
 @click.option("--truth", "truth_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Ground-truth file [default: .streamguard/truth/<topic>.json].")
+              help="Ground-truth file [default: $STREAMGUARD_STATE_DIR/truth/<topic>.json, state dir ./.streamguard].")
 @bootstrap_option
 def seed(topic: str, events: int, partitions: int, seed: int, users: int, anomalous_users: int, days: int,
          invalid_rate: float, key: str, truth_path: Path | None, bootstrap: str | None) -> None:
     """Produce N deterministic security events (with injected anomalous users) to a topic."""
+    from streamguard.kafka.bootstrap import resolve_bootstrap  # noqa: PLC0415
     from streamguard.synth.seed import seed_topic  # noqa: PLC0415
 
+    address = resolve_bootstrap(bootstrap).address  # before any work: a missing address is a config error
     with summary_printed_here("streamguard.synth.seed"):
         result = seed_topic(
-            resolve_bootstrap(bootstrap), topic, events=events, partitions=partitions, seed=seed, users=users,
+            address, topic, events=events, partitions=partitions, seed=seed, users=users,
             anomalous_users=anomalous_users, days=days, invalid_rate=invalid_rate, key=key, truth_path=truth_path,
         )
     click.echo(f"seeded {result.events:,} events ({result.invalid:,} malformed) to {topic} in "
@@ -58,5 +60,6 @@ def truth(topic: str | None, truth_file: Path | None) -> None:
             raise click.UsageError("give --topic or --file")
         truth_file = default_truth_path(topic)
     if not truth_file.exists():
-        raise click.FileError(str(truth_file), hint="no ground truth; was the topic seeded from this folder?")
+        raise click.FileError(str(truth_file), hint="no ground truth; was the topic seeded with this "
+                                                    "STREAMGUARD_STATE_DIR (or from this folder)?")
     click.echo(json.dumps(json.loads(truth_file.read_text()), indent=2))

@@ -1,6 +1,6 @@
 """How well a run's flags match the ground truth the seeder wrote: precision, recall, F1, PR-AUC and more.
 
-    >>> result = evaluate_run(Path("out/latest"), load_truth(Path(".streamguard/truth/events.json")))
+    >>> result = evaluate_run(Path("out/latest"), load_truth(default_truth_path("events")))
     >>> result.precision, result.recall, result.recall_by_behaviour["ip_hopping"]
 
 A positive is an injected anomalous user (``GroundTruth.anomalies``) that the run's training data holds: a user

@@ -20,6 +20,8 @@ DEFAULT_OUTLIER_MADS = 4.5
 DEFAULT_SMALL_CLUSTER_SHARE = 0.10
 DEFAULT_N_ESTIMATORS = 200
 DEFAULT_RANDOM_STATE = 42
+# scikit-learn seeds NumPy's legacy RandomState, which takes 0 .. 2**32 - 1; it would reject others only when fitting.
+MAX_RANDOM_STATE = 2**32 - 1
 DEFAULT_MAX_FIT_ROWS = 100_000
 DEFAULT_KMEANS_CLUSTERS = 4
 KMEANS_N_INIT = 10
@@ -61,6 +63,8 @@ class DetectorConfig:
             problems.append(f"outlier_mads must be positive, not {self.outlier_mads}")
         if self.n_estimators < 1:
             problems.append(f"n_estimators must be at least 1, not {self.n_estimators}")
+        if not 0 <= self.random_state <= MAX_RANDOM_STATE:
+            problems.append(f"random_state must be in 0 .. {MAX_RANDOM_STATE}, not {self.random_state}")
         if self.max_fit_rows < 2:
             problems.append(f"max_fit_rows must be at least 2, not {self.max_fit_rows}")
         if self.kmeans_clusters < 1:

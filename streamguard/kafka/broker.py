@@ -27,13 +27,13 @@ from confluent_kafka import KafkaException
 
 from streamguard.errors import BrokerError, BrokerUnreachable
 from streamguard.kafka.admin import ClientErrors, admin_client, wait_metadata
+from streamguard.kafka.bootstrap import ENV_BOOTSTRAP, find_bootstrap
 from streamguard.kafka.properties import KafkaProperties, resolve_kafka_properties
 
 log = logging.getLogger(__name__)
 
 PROVIDERS = ("auto", "external", "container", "local")
 ENV_PROVIDER = "STREAMGUARD_KAFKA"
-ENV_BOOTSTRAP = "STREAMGUARD_KAFKA_BOOTSTRAP"
 
 
 class BrokerProvider(ABC):
@@ -158,18 +158,20 @@ def select_provider(env: dict[str, str] | None = None, *, docker_probe=docker_av
         raise BrokerError(f"{ENV_PROVIDER}={choice!r} is not one of {', '.join(PROVIDERS)}")
     if choice != "auto":
         return choice
-    if env.get(ENV_BOOTSTRAP):
+    if find_bootstrap(env=env, running_broker=None) is not None:
         return "external"
     return "container" if docker_probe() else "local"
 
 
 def broker_from_env(env: dict[str, str] | None = None) -> BrokerProvider:
-    """The provider ``STREAMGUARD_KAFKA`` asks for (not started yet)."""
+    """The provider ``STREAMGUARD_KAFKA`` asks for (not started yet); an external one at the address
+    ``streamguard.kafka.bootstrap.find_bootstrap`` finds in ``env`` (never the running local broker's)."""
     env = os.environ if env is None else env
     choice = select_provider(env)
     log.info("kafka provider: %s", choice)
     if choice == "external":
-        return ExternalBroker(env.get(ENV_BOOTSTRAP, ""), properties=resolve_kafka_properties([], env, None))
+        given = find_bootstrap(env=env, running_broker=None)
+        return ExternalBroker(given.address if given else "", properties=resolve_kafka_properties([], env, None))
     if choice == "container":
         from streamguard.kafka.container_broker import ContainerBroker  # noqa: PLC0415
 

@@ -37,6 +37,11 @@ from streamguard.kafka.properties import KafkaProperties
 
 READ_STRATEGIES = ("bounded", "full-scan")
 EARLIEST, LATEST = -2, -1
+# Kafka offsets are signed 64-bit; a larger number cannot even be sent to the broker.
+MAX_OFFSET = 2**63 - 1
+# The last millisecond ISO-8601 and Python can write (9999-12-31T23:59:59.999Z). Kafka would take later ones, but
+# a later "ms" value is almost surely micro- or nanoseconds, and Spark's timestamps overflow long before 2**63 ms.
+MAX_TIMESTAMP_MS = 253_402_300_799_999
 
 StartKind = Literal["earliest", "latest", "offsets", "timestamp"]
 
@@ -151,6 +156,9 @@ def parse_timestamp(text: str | int) -> int:
             milliseconds = _iso_milliseconds(text)
     if milliseconds < 0:  # ListOffsets reads -1, -2 and -3 as latest, earliest and max-timestamp
         raise InvalidOffsetSpec(f"timestamp {text!r} is before 1970")
+    if milliseconds > MAX_TIMESTAMP_MS:
+        raise InvalidOffsetSpec(f"timestamp {text!r} is after 9999-12-31: milliseconds since the epoch are at most "
+                                f"{MAX_TIMESTAMP_MS} (micro- or nanoseconds given?)")
     return milliseconds
 
 
@@ -185,6 +193,8 @@ def _parse_offsets_json(text: str, topic: str) -> dict[int, int]:
         raise InvalidOffsetSpec('start offsets JSON must map partitions to offsets, e.g. {"0": 12, "1": -2}')
     if not all(type(offset) is int for offset in raw.values()):
         raise InvalidOffsetSpec(f"start offsets JSON has a non-integer offset: {text}")
+    if not all(EARLIEST <= offset <= MAX_OFFSET for offset in raw.values()):
+        raise InvalidOffsetSpec(f"start offsets JSON has an offset outside -2 .. {MAX_OFFSET}: {text}")
     try:
         return {int(p): offset for p, offset in raw.items()}
     except ValueError as exc:

@@ -1,7 +1,7 @@
 """Seed a Kafka topic with a generated stream and write its ground truth.
 
     result = seed_topic("localhost:9092", "events", events=1_000_000, partitions=6, invalid_rate=0.01)
-    result.truth_path                             # .streamguard/truth/events.json
+    result.truth_path                             # $STREAMGUARD_STATE_DIR/truth/events.json
 
 Each message carries its event time as the Kafka timestamp, and the stream is produced in ascending event
 time, so Kafka's offsets-for-times look-ups map a time range to offsets. The producer is idempotent
@@ -21,6 +21,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from streamguard._proc import state_dir
 from streamguard.errors import BrokerError
 from streamguard.kafka.admin import ensure_topic, partition_count
 from streamguard.synth.chunks import Chunk
@@ -28,7 +29,7 @@ from streamguard.synth.generator import SynthConfig, empty_stats, iter_chunks, t
 
 log = logging.getLogger("streamguard.synth.seed")
 
-TRUTH_DIR = Path(".streamguard") / "truth"
+TRUTH_STATE = "truth"
 FLUSH_TIMEOUT_S = 120.0
 POLL_EVERY = 5_000
 PRODUCER_CONFIG: dict[str, Any] = {
@@ -61,8 +62,8 @@ class SeedResult:
 
 
 def default_truth_path(topic: str) -> Path:
-    """``.streamguard/truth/<topic>.json`` under the current directory."""
-    return TRUTH_DIR / f"{topic}.json"
+    """``$STREAMGUARD_STATE_DIR/truth/<topic>.json`` (state dir ``./.streamguard`` by default), absolute."""
+    return state_dir(TRUTH_STATE) / f"{topic}.json"
 
 
 class _Deliveries:

@@ -1,10 +1,9 @@
 """Ground truth of a generated stream: the parameters, who is anomalous and how, and exact message counts.
 
-Written by the seeder next to the data (``.streamguard/truth/<topic>.json`` by default) so that evaluations
-and
-tests can compare detections and quarantine counts against it::
+Written by the seeder into the state dir (``$STREAMGUARD_STATE_DIR/truth/<topic>.json`` by default) so that
+evaluations and tests can compare detections and quarantine counts against it::
 
-    truth = load_truth(Path(".streamguard/truth/events.json"))
+    truth = load_truth(default_truth_path("events"))   # streamguard.synth.seed
     truth.behaviour_of("erin")        # "credential_stuffing", or None for a normal user
     truth.invalid_counts["not_json"]  # exact number of such messages in the topic
 """
