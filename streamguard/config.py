@@ -294,10 +294,10 @@ _REASONS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "float_type": lambda _: "must be a number",
     "float_parsing": lambda _: "must be a number",
     "finite_number": lambda _: "must be a finite number",
-    "greater_than_equal": lambda ctx: f"must be at least {ctx['ge']}",
-    "greater_than": lambda ctx: f"must be greater than {ctx['gt']}",
-    "less_than_equal": lambda ctx: f"must be at most {ctx['le']}",
-    "less_than": lambda ctx: f"must be less than {ctx['lt']}",
+    "greater_than_equal": lambda ctx: f"must be at least {_number(ctx['ge'])}",
+    "greater_than": lambda ctx: f"must be greater than {_number(ctx['gt'])}",
+    "less_than_equal": lambda ctx: f"must be at most {_number(ctx['le'])}",
+    "less_than": lambda ctx: f"must be less than {_number(ctx['lt'])}",
     "literal_error": lambda ctx: f"must be {ctx['expected']}",
     "string_type": lambda _: "must be text",
     "string_too_short": lambda _: "must not be empty",
@@ -305,6 +305,10 @@ _REASONS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "missing": lambda _: "is not set",
     "extra_forbidden": lambda _: "is not a setting",
 }
+
+
+def _number(bound: float) -> str:
+    return str(int(bound)) if isinstance(bound, float) and bound.is_integer() else str(bound)
 
 
 def _problem(error: ErrorDetails, *, origin: str | None, name: str | None = None) -> str:
