@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from serve_fixtures import write_run
+
 from streamguard.errors import OutputError
 from streamguard.report import RENAMED_IN_V2, REPORT_FILE, SCHEMA_VERSION, AnomalyReport, report_json, validate_report
 from streamguard.serve.data import load_snapshot

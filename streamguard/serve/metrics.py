@@ -100,7 +100,8 @@ class TrainingDataCollector(Collector):
              run_seconds),
             (_name("training_data_records_read"), "Records the loaded run parsed.", run.records_read),
             (_name("training_data_records_valid"), "Valid events of the loaded run.", run.records_valid),
-            (_name("training_data_records_quarantined"), "Records the loaded run quarantined.", run.records_quarantined),
+            (_name("training_data_records_quarantined"), "Records the loaded run quarantined.",
+             run.records_quarantined),
         ):
             yield GaugeMetricFamily(name, documentation, value=value)
         stages = GaugeMetricFamily(_name("training_data_stage_duration_seconds"),
