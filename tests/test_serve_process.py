@@ -47,8 +47,9 @@ def test_exported_names_are_exactly_the_intended_ones():
     }
     assert all(getattr(streamguard.serve, name) is not None for name in streamguard.serve.__all__)
     assert set(streamguard.assistant.__all__) == {
-        "ApiSource", "AssistantAnswer", "AssistantMetrics", "Deviation", "FactSource", "LlmConfig",
-        "Resolved", "answer_question", "deviations", "resolve_user",
+        "FALLBACK_REASONS", "ApiSource", "AssistantAnswer", "AssistantMetrics", "Deviation", "FactSource",
+        "LlmConfig", "Phraser", "Resolved", "answer_question", "answer_question_async", "deviations",
+        "resolve_user",
     }
     with pytest.raises(AttributeError):
         _ = streamguard.serve.not_a_name

@@ -13,26 +13,34 @@ side (fewer failures than average), are never cited: they are not why a user is 
 data gets "no user ... in the training data"; a question naming nobody gets a hint. "Who are the top
 anomalies?", "List the anomalous users" and "How many users are anomalous?" are answered from the run's
 anomaly list (``kind`` ``list`` / ``count``). With an :class:`LlmConfig` the model rewords a user answer from
-the same facts; on any failure the template answer stands.
+the same facts; when its reply fails or contradicts them the template answer stands (``llm_fallback`` says
+why: :mod:`streamguard.assistant.llm`, :mod:`streamguard.assistant.check`).
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamguard.assistant.llm import AssistantMetrics, LlmConfig, phrase
+from streamguard.assistant.check import check_reply
+from streamguard.assistant.llm import (
+    AssistantMetrics,
+    FallbackReason,
+    LlmConfig,
+    Phrased,
+    Phraser,
+    Rejection,
+)
 from streamguard.assistant.resolve import candidates, resolve_user
 from streamguard.assistant.source import FactSource
 from streamguard.contracts.features import FEATURE_BY_NAME
-from streamguard.errors import StreamguardError
 from streamguard.report import TopAnomaly
-from streamguard.serve.models import FeaturesResponse
-
-log = logging.getLogger(__name__)
+from streamguard.serve.models import USER_MAX_LENGTH, FeaturesResponse
 
 TOP_DEVIATIONS = 3
 DEFAULT_LIST = 10
@@ -64,7 +72,12 @@ class Deviation(_Model):
 class AssistantAnswer(_Model):
     question: str
     answer: str
-    phrased_by: Literal["template", "llm"]
+    phrased_by: Literal["template", "llm"] = Field(
+        description="Who worded the answer: the template, or the language model (from the same facts).")
+    llm_fallback: FallbackReason | None = Field(
+        default=None, description="Why a configured language model's wording was not used (the template "
+                                  "answer stands): busy, timeout, http_error, not_json, malformed, empty, "
+                                  "missing_score, wrong_verdict, wrong_figure or other_user.")
     kind: Literal["user", "unknown_user", "no_user", "list", "count"] = Field(
         default="user", description="What was answered: one user, a user the data lacks, nobody named, the "
                                     "list of anomalous users, or their number.")
@@ -99,30 +112,35 @@ def deviations(row: BaseModel, population: FeaturesResponse, top: int = TOP_DEVI
     return found[:top]
 
 
-def answer_question(question: str, *, source: FactSource, user_id: str | None = None,
-                    llm: LlmConfig | None = None, metrics: AssistantMetrics | None = None) -> AssistantAnswer:
-    """Answer ``question`` about the user it names (or ``user_id``) from ``source``'s facts."""
-    metrics = metrics or AssistantMetrics()
+@dataclass(frozen=True)
+class Draft:
+    """The template answer, and the facts a model may word it from (None: nothing for a model to word)."""
+
+    answer: AssistantAnswer
+    facts: dict[str, Any] | None = None
+
+
+def draft_answer(question: str, *, source: FactSource, user_id: str | None = None) -> Draft:
+    """The template answer to ``question`` about the user it names (or ``user_id``) from ``source``'s facts."""
     stats: Any = source.stats()
     resolved = resolve_user(question, lookup=source.user, user_id=user_id)
     # A list or count question names no user plainly; "Is user zed among the top anomalies?" is about zed.
     if resolved.row is None and user_id is None and not candidates(question)[0]:
         if _COUNT.search(question):
-            return _done(metrics, _count_answer(question, stats))
+            return Draft(_count_answer(question, stats))
         if _LIST.search(question):
-            return _done(metrics, _list_answer(question, stats, source))
+            return Draft(_list_answer(question, stats, source))
     if resolved.name is None:
         text = ("I could not tell which user the question is about. Name one, for example "
                 f"\"Is user manager anomalous?\", or ask \"Who are the top anomalies?\" (run {stats.run_id} "
                 f"holds {stats.total_users:,} users).")
-        return _done(metrics, AssistantAnswer(question=question, answer=text, phrased_by="template",
-                                              kind="no_user", user=None, known_user=False, run_id=stats.run_id))
+        return Draft(AssistantAnswer(question=question, answer=text, phrased_by="template", kind="no_user",
+                                     user=None, known_user=False, run_id=stats.run_id))
     if resolved.row is None:
         text = (f"There is no user {resolved.name!r} in the training data of run {stats.run_id} "
                 f"({stats.total_users:,} users); check the spelling, or ask \"Who are the top anomalies?\".")
-        return _done(metrics, AssistantAnswer(question=question, answer=text, phrased_by="template",
-                                              kind="unknown_user", user=resolved.name, known_user=False,
-                                              run_id=stats.run_id))
+        return Draft(AssistantAnswer(question=question, answer=text, phrased_by="template", kind="unknown_user",
+                                     user=resolved.name, known_user=False, run_id=stats.run_id))
 
     row: Any = resolved.row
     population = source.population()
@@ -132,15 +150,46 @@ def answer_question(question: str, *, source: FactSource, user_id: str | None = 
         user=row.user, known_user=True, is_anomaly=row.is_anomaly == 1, anomaly_score=row.anomaly_score,
         threshold=stats.threshold, run_id=stats.run_id, deviations=found,
     )
-    if llm is not None:
-        try:
-            text = phrase(llm, _facts(answer, row, stats, population.users), question, answer.answer, metrics,
-                          must_quote=f"{row.anomaly_score:.3f}")
-        except StreamguardError as exc:
-            log.warning("%s", exc)
-        else:
-            answer = answer.model_copy(update={"answer": text, "phrased_by": "llm"})
-    return _done(metrics, answer)
+    return Draft(answer, _facts(answer, row, stats, population.users))
+
+
+async def answer_question_async(question: str, *, source: FactSource, user_id: str | None = None,
+                                phraser: Phraser | None = None,
+                                metrics: AssistantMetrics | None = None) -> AssistantAnswer:
+    """Answer ``question`` from ``source``; with a ``phraser`` the model words a user answer, else (or when
+    its reply is not used) the template answer stands. Waits on the model only, never on a thread."""
+    metrics = metrics or AssistantMetrics()
+    draft = draft_answer(question, source=source, user_id=user_id)
+    if phraser is None or draft.facts is None:
+        return _done(metrics, draft.answer)
+    phrased = await phraser.phrase(draft.facts, question, draft.answer.answer, _checker(draft, question, source))
+    return _done(metrics, _worded(draft.answer, phrased))
+
+
+def answer_question(question: str, *, source: FactSource, user_id: str | None = None,
+                    llm: LlmConfig | None = None, metrics: AssistantMetrics | None = None) -> AssistantAnswer:
+    """Answer ``question`` about the user it names (or ``user_id``) from ``source``'s facts; blocking, for the
+    CLI (a server awaits :func:`answer_question_async` with one :class:`Phraser` for all requests)."""
+    metrics = metrics or AssistantMetrics()
+    if llm is None:
+        return _done(metrics, draft_answer(question, source=source, user_id=user_id).answer)
+    return asyncio.run(answer_question_async(question, source=source, user_id=user_id,
+                                             phraser=Phraser(llm, metrics), metrics=metrics))
+
+
+def _checker(draft: Draft, question: str, source: FactSource) -> Callable[[str], Rejection | None]:
+    facts = draft.facts or {}
+
+    def known_user(name: str) -> bool:
+        return 0 < len(name) <= USER_MAX_LENGTH and source.user(name) is not None
+
+    return lambda text: check_reply(text, facts, grounding=(draft.answer.answer, question), known_user=known_user)
+
+
+def _worded(answer: AssistantAnswer, phrased: Phrased) -> AssistantAnswer:
+    if phrased.text is None:
+        return answer.model_copy(update={"llm_fallback": phrased.fallback})
+    return answer.model_copy(update={"answer": phrased.text, "phrased_by": "llm"})
 
 
 def _count_answer(question: str, stats: Any) -> AssistantAnswer:

@@ -24,7 +24,7 @@ _NAME = r"[A-Za-z0-9._@-]+"
 _QUOTED = re.compile(rf"""['"`‘’“”]({_NAME})['"`‘’“”]""")
 _AFTER_KEYWORD = re.compile(rf"""\b(?:user|account|username|login)\s+['"`‘“]?({_NAME})""", re.IGNORECASE)
 _WORD = re.compile(_NAME)
-_COMMON = frozenset({
+COMMON_WORDS = frozenset({
     "a", "about", "account", "activity", "all", "an", "and", "anomalies", "anomalous", "anomaly", "any",
     "are", "as", "at", "be", "been", "behavior", "behaviour", "by", "can", "compromised", "considered",
     "detected", "did", "do", "does", "doing", "explain", "flag", "flagged", "for", "from", "has", "have",
@@ -47,9 +47,9 @@ def candidates(question: str, user_id: str | None = None) -> tuple[list[str], li
     """``(strong, weak)`` names to try: plainly given ones, then other uncommon words."""
     strong = [user_id] if user_id else []
     strong += _QUOTED.findall(question)
-    strong += [word for word in map(_clean, _AFTER_KEYWORD.findall(question)) if word.lower() not in _COMMON]
+    strong += [word for word in map(_clean, _AFTER_KEYWORD.findall(question)) if word.lower() not in COMMON_WORDS]
     weak = [word for word in (_clean(w) for w in _WORD.findall(question))
-            if word and word.lower() not in _COMMON and word not in strong]
+            if word and word.lower() not in COMMON_WORDS and word not in strong]
     return _unique(strong), _unique(weak)
 
 

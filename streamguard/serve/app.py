@@ -49,8 +49,8 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from streamguard.assistant.answer import AssistantAnswer, answer_question
-from streamguard.assistant.llm import AssistantMetrics, LlmConfig
+from streamguard.assistant.answer import AssistantAnswer, answer_question_async
+from streamguard.assistant.llm import AssistantMetrics, LlmConfig, Phraser
 from streamguard.report import AnomalyReport
 from streamguard.serve.data import RELOAD_INTERVAL_S, DataStore, NoData, Snapshot, State
 from streamguard.serve.defaults import (
@@ -121,6 +121,7 @@ def create_app(data_dir: Path, *, token: str | None = None, reload_interval: flo
     assistant_registry = CollectorRegistry()
     assistant_metrics = AssistantMetrics(assistant_registry)
     registry.register(NamespacedCollector(assistant_registry))
+    phraser = None if llm is None else Phraser(llm, assistant_metrics)
 
     app = FastAPI(title="StreamGuard training data API", version=_package_version(),
                   summary="Anomalous users, their features and the batch run's report.",
@@ -187,13 +188,15 @@ def create_app(data_dir: Path, *, token: str | None = None, reload_interval: flo
 
     @app.post("/api/assistant/query", response_model=AssistantAnswer, tags=["assistant"],
               dependencies=protected, responses=_responses(401, 503))
-    def assistant_query(query: AssistantQuery) -> AssistantAnswer:
-        """Answer a question about one user (named in the question or as ``user_id``) from the loaded run."""
-        current = store.current()
-        if isinstance(current, NoData):
-            raise _error(503, "no_training_data", f"no training data is loaded: {current.reason}")
-        return answer_question(query.question, source=SnapshotSource(current), user_id=query.user_id, llm=llm,
-                               metrics=assistant_metrics)
+    async def assistant_query(query: AssistantQuery, loaded: Loaded) -> AssistantAnswer:
+        """Answer a question about one user (named in the question or as ``user_id``) from the loaded run.
+
+        With a language model configured it words the answer; ``phrased_by`` says whether it did, and
+        ``llm_fallback`` why not (the template answer is given then, never an error)."""
+        # On the event loop, not in the thread pool: the template is computed from memory, and the model call
+        # is awaited, so no number of slow model calls can hold threads the data routes need.
+        return await answer_question_async(query.question, source=SnapshotSource(loaded), user_id=query.user_id,
+                                           phraser=phraser, metrics=assistant_metrics)
 
     @app.get(HEALTH_PATH, response_model=Health, tags=["operations"])
     async def health() -> Health:
