@@ -64,10 +64,12 @@ def user_names(count: int) -> list[str]:
     return list(NAMED[:count]) + [f"user_{i:04d}" for i in range(len(NAMED) + 1, count + 1)]
 
 
-def feature_frame(users: int = 40, anomalous: Sequence[str] = ANOMALOUS, seed: int = 7) -> pd.DataFrame:
-    """One row per user: ``user``, every feature, ``anomaly_score`` and ``is_anomaly``."""
+def feature_frame(users: int = 40, anomalous: Sequence[str] = ANOMALOUS, seed: int = 7,
+                  extra_users: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per user: ``user``, every feature, ``anomaly_score`` and ``is_anomaly``; ``extra_users`` are
+    added after the ``users`` generated names."""
     rng = np.random.default_rng(seed)
-    names = user_names(users)
+    names = user_names(users) + list(extra_users)
     bad = np.array([name in anomalous for name in names])
     n = len(names)
 
@@ -166,9 +168,9 @@ def build_report(frame: pd.DataFrame, run_id: str, *, generated_at: datetime | N
 
 
 def write_run(output: Path, run_id: str, *, users: int = 40, anomalous: Sequence[str] = ANOMALOUS,
-              seed: int = 7, generated_at: datetime | None = None) -> FixtureRun:
+              seed: int = 7, generated_at: datetime | None = None, extra_users: Sequence[str] = ()) -> FixtureRun:
     """Write one run beside ``output`` and publish it (``output`` becomes a symlink to it)."""
-    frame = feature_frame(users, anomalous, seed)
+    frame = feature_frame(users, anomalous, seed, extra_users)
     report = build_report(frame, run_id, generated_at=generated_at)
     publisher = RunPublisher(output)
     staging = publisher.prepare(run_id)

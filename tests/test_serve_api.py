@@ -13,14 +13,17 @@ import httpx
 import pytest
 from serve_fixtures import ANOMALOUS, FixtureRun, metric_samples, serving, write_run
 
+from streamguard.assistant import ApiSource
+from streamguard.events.parse import classify_value
 from streamguard.features import FEATURE_COLUMNS, FEATURES
 from streamguard.report import REPORT_FILE, AnomalyReport, validate_report
 from streamguard.serve import app as app_module
 from streamguard.serve import create_app
 from streamguard.serve.limits import MAX_BODY_BYTES
-from streamguard.serve.models import Stats, UserRow
+from streamguard.serve.models import Stats, UserRow, user_segment
 
 TOKEN = "s3cret-token"
+SAMPLE_EVENTS = Path(__file__).resolve().parent.parent / "fixtures" / "events" / "valid_sample.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +270,7 @@ def get_routes(app) -> list[str]:
     paths = []
     for route in app.routes:
         if "GET" in (getattr(route, "methods", None) or ()):
-            path = route.path
+            path = route.path_format
             for parameter, value in filled.items():
                 path = path.replace(parameter, value)
             paths.append(path)
@@ -355,3 +358,51 @@ def test_a_422_lists_a_bounded_number_of_problems(client):
     assert "and 190 more problem(s)" in response.json()["message"]
     assert len(response.content) < 10_000
     assert all(len(part) < 100 for error in response.json()["errors"] for part in map(str, error["loc"]))
+
+
+def test_a_422_for_a_long_query_parameter_stays_small(client):
+    response = client.get("/api/training-data/anomalies", params={"limit": "9" * 20_000})
+    assert response.status_code == 422 and len(response.content) < 2_000
+    assert "9" * 200 not in response.text
+
+
+# Ids the parser accepts (checked below) that a URL carries only percent-encoded, or not as a plain segment.
+ODD_IDS = ["bad name", " padded ", "x" * 256, "a/b", "/leading", "trailing/", "a//b", "50%", "%2F", "what?",
+           "q?x=1#f", "#tag", "emoji 🛡", "ünïcödé", "back\\slash", "+plus&amp", ".", "..", "...", "../..",
+           "a/../b"]
+
+
+@pytest.fixture(scope="module")
+def odd_run(tmp_path_factory: pytest.TempPathFactory) -> FixtureRun:
+    return write_run(tmp_path_factory.mktemp("odd") / "out", "20260105T000000Z-cccccc", extra_users=ODD_IDS)
+
+
+@pytest.fixture(scope="module")
+def odd_api(odd_run: FixtureRun) -> Iterator[str]:
+    with serving(create_app(odd_run.output)) as url:
+        yield url
+
+
+@pytest.mark.parametrize("user", ODD_IDS)
+def test_every_user_id_the_pipeline_accepts_can_be_fetched(odd_api, odd_run, user):
+    event = json.loads(SAMPLE_EVENTS.read_text(encoding="utf-8").splitlines()[0])
+    reason, _columns = classify_value(json.dumps({**event, "user": user}).encode())
+    assert reason is None, f"the parser refuses {user!r}: {reason}"
+    url = f"{odd_api}/api/training-data/anomalies/{user_segment(user)}"
+    response = httpx.get(url)
+    assert response.status_code == 200, response.text
+    assert response.json()["user"] == user
+    assert response.json()["anomaly_score"] == pytest.approx(odd_run.row(user)["anomaly_score"])
+    assert httpx.head(url).status_code == 200
+    with ApiSource.connect(odd_api) as source:  # the assistant's CLI reaches users the same way
+        row = source.user(user)
+    assert row is not None and row.user == user  # type: ignore[attr-defined]
+    answer = httpx.post(odd_api + "/api/assistant/query", json={"question": "Is it anomalous?", "user_id": user})
+    assert answer.status_code == 200 and answer.json()["user"] == user
+
+
+def test_user_segment_encodes_everything_a_path_would_change():
+    assert user_segment("a/b?c#d%e f") == "a%2Fb%3Fc%23d%25e%20f"
+    assert user_segment("..") == "%2E%2E" and user_segment(".") == "%2E"
+    assert user_segment("a.b") == "a.b"
+    assert quote("emoji 🛡", safe="") == user_segment("emoji 🛡")

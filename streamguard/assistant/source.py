@@ -13,13 +13,19 @@ from __future__ import annotations
 
 from types import TracebackType
 from typing import Protocol, Self
-from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from streamguard.errors import ConfigError, DataError, StreamguardError
-from streamguard.serve.models import USER_MAX_LENGTH, AnomalyPage, FeaturesResponse, Stats, UserRow
+from streamguard.serve.models import (
+    USER_MAX_LENGTH,
+    AnomalyPage,
+    FeaturesResponse,
+    Stats,
+    UserRow,
+    user_segment,
+)
 
 DEFAULT_TIMEOUT_S = 10.0
 
@@ -64,7 +70,7 @@ class ApiSource:
     def user(self, name: str) -> BaseModel | None:
         if not name or len(name) > USER_MAX_LENGTH:
             return None
-        response = self._get(f"/api/training-data/anomalies/{quote(name, safe='')}")
+        response = self._get(f"/api/training-data/anomalies/{user_segment(name)}")
         if response.status_code in (404, 422):  # 422: not a possible user name, so not a user either
             return None
         return self._parse(UserRow, response)

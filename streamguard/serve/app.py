@@ -16,7 +16,14 @@ Routes (OpenAPI at ``/openapi.json``, docs at ``/docs`` with local assets: see :
     GET  /, /users/{user}                     the web view, HTML (see :mod:`streamguard.web`)
 
 Every GET route answers HEAD too. A request body over 64 KiB is refused with 413, and a 422 quotes at most a
-short preview of what was sent (:mod:`streamguard.serve.limits`).
+short preview of what was sent (:mod:`streamguard.serve.limits`). A user id is any name the pipeline accepts,
+percent-encoded whole in the path ("/" as ``%2F``; a name of dots as ``%2E``: see
+:func:`~streamguard.serve.models.user_segment`).
+
+The assistant route runs on the event loop and awaits the language model (when one is configured), so slow
+model calls hold no worker thread and never delay the data routes; at most ``STREAMGUARD_LLM_MAX_CONCURRENT``
+calls are in flight, and past that, on a timeout, or on a reply that is malformed or contradicts the facts,
+the answer is the template one with ``llm_fallback`` naming the reason (:mod:`streamguard.assistant.llm`).
 
 ``/health`` answers 200 while the process runs (a liveness probe), and tells whether there is data to serve:
 ``status`` is ``"ok"`` with ``data_available: true`` when a run is loaded, else ``"degraded"`` with a
@@ -164,7 +171,8 @@ def create_app(data_dir: Path, *, token: str | None = None, reload_interval: flo
         """Anomalous users sorted by ``anomaly_score`` (highest first), with the total over all pages."""
         return loaded.anomaly_page(limit=limit, offset=offset, min_score=min_score)
 
-    @app.get("/api/training-data/anomalies/{user}", response_model=UserRow, tags=["training data"],
+    # ":path": a user id may hold "/", which arrives decoded; the OpenAPI document and the metrics still say {user}
+    @app.get("/api/training-data/anomalies/{user:path}", response_model=UserRow, tags=["training data"],
              dependencies=protected, responses=_responses(401, 404, 503))
     async def user_row(loaded: Loaded, user: UserName) -> BaseModel:
         """Any user's full feature row, ``anomaly_score`` and ``is_anomaly`` (0 for a normal user)."""

@@ -28,7 +28,8 @@ become label values; requests no route matched share ``route="<unmatched>"``:
     streamguard_http_requests_total{method,route,status}
     streamguard_http_request_duration_seconds{method,route}   histogram
 
-The assistant's counters (``streamguard_assistant_*_total``) and the process' own
+The assistant's counters (``streamguard_assistant_*_total``: answers by ``phrased_by``, model calls by
+``outcome``, ``llm_fallbacks_total{reason}`` for model wordings not used, tokens, cost) and the process' own
 (``streamguard_process_*``: memory, CPU, file descriptors) complete the set.
 :class:`MetricsEndpoint` serves the registry with prometheus_client's ASGI app, which negotiates OpenMetrics
 and gzip with the scraper.
@@ -192,14 +193,13 @@ class HttpMetricsMiddleware:
     def _template(self, scope: Scope) -> str:
         # FastAPI stores the matched API route in the scope; its path is the template, not the raw path.
         # Other routes (/metrics, an ASGI app) are not always stored, so those are matched here again.
-        template = getattr(scope.get("route"), "path", None)
-        if template:
-            return str(template)
-        for route in self.router.routes:
-            match, _child = route.matches(scope)
-            if match is not Match.NONE:
-                return str(getattr(route, "path", UNMATCHED_ROUTE))
-        return UNMATCHED_ROUTE
+        # path_format is the template without convertors ({user}, not {user:path}), as OpenAPI shows it.
+        route = scope.get("route")
+        if route is None:
+            route = next((r for r in self.router.routes if r.matches(scope)[0] is not Match.NONE), None)
+        if route is None:
+            return UNMATCHED_ROUTE
+        return str(getattr(route, "path_format", None) or getattr(route, "path", None) or UNMATCHED_ROUTE)
 
 
 class MetricsEndpoint:

@@ -13,6 +13,7 @@ names of the training data, so a row from the API and a row from the Parquet fil
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -22,12 +23,23 @@ from streamguard.report import AnomalyReport, DetectorInfo, RunMetadata, TopAnom
 
 __all__ = [
     "USER_MAX_LENGTH", "USER_PATTERN", "USER_RULE", "AnomalyPage", "AssistantQuery", "ErrorBody",
-    "FeaturePopulation", "FeaturesResponse", "Health", "Stats", "TopAnomaly", "UserRow",
+    "FeaturePopulation", "FeaturesResponse", "Health", "Stats", "TopAnomaly", "UserRow", "user_segment",
 ]
 
 # Every name the parser lets through (streamguard.events.parse): 1 to 256 characters, no control characters.
 USER_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]+$"
 USER_RULE = f"a user name is 1 to {USER_MAX_LENGTH} characters, none of them a control character"
+
+
+def user_segment(user: str) -> str:
+    """``user`` percent-encoded whole, as the last segment of ``/api/training-data/anomalies/{user}``.
+
+    Every character but letters, digits and ``_.-~`` is encoded, "/" included (the route takes it). A name of
+    dots only has them encoded too: clients resolve a ``.`` or ``..`` segment away before sending.
+    """
+    if user.strip(".") == "":
+        return user.replace(".", "%2E")
+    return quote(user, safe="")
 
 
 class _ApiModel(BaseModel):
