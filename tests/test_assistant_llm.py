@@ -30,6 +30,7 @@ from streamguard.serve import create_app
 from streamguard.serve.process import free_port
 
 API_KEY = "sk-test-123"
+LOCAL_URL = "http://127.0.0.1:1/v1"
 ASK_TIMEOUT_S = 60.0  # a test that hangs fails instead; never reached when the API behaves
 WAIT_S = 30.0
 
@@ -171,6 +172,7 @@ BAD_REPLIES: dict[str, tuple[dict[str, Any], str, str]] = {
     "server error": ({"status": 500}, "erin", "http_error"),
     "not json": ({"raw": b"<html>502 Bad Gateway</html>"}, "erin", "not_json"),
     "json but a list": ({"raw": b"[1, 2, 3]"}, "erin", "malformed"),
+    "over a MiB": ({"raw": b'{"pad": "' + b"x" * (1024 * 1024) + b'"}'}, "erin", "malformed"),
     "no choices": ({"body": {"id": "chatcmpl-1", "object": "chat.completion"}}, "erin", "malformed"),
     "empty choices": ({"body": _completion(choices=[])}, "erin", "malformed"),
     "choice without message": ({"body": _completion(choices=[{"index": 0}])}, "erin", "malformed"),
@@ -321,7 +323,7 @@ def test_config_comes_from_the_environment_and_masks_the_key():
     assert (config.base_url, config.model, config.prompt_usd_per_1k, config.completion_usd_per_1k,
             config.timeout_s, config.max_concurrent) == ("http://127.0.0.1:1/v1", "m", 0.25, 0.0, 2.5, 8)
     assert API_KEY not in repr(config) and "***" in repr(config)
-    defaults = LlmConfig.from_env({"STREAMGUARD_LLM_BASE_URL": "x", "STREAMGUARD_LLM_MODEL": "m"})
+    defaults = LlmConfig.from_env({"STREAMGUARD_LLM_BASE_URL": LOCAL_URL, "STREAMGUARD_LLM_MODEL": "m"})
     assert defaults is not None and (defaults.timeout_s, defaults.max_concurrent) == (10.0, 4)
 
 
@@ -335,4 +337,10 @@ def test_config_comes_from_the_environment_and_masks_the_key():
 ])
 def test_a_bad_setting_is_a_config_error_naming_it(name, raw, message):
     with pytest.raises(ConfigError, match=f"{name} .*{message}"):
-        LlmConfig.from_env({"STREAMGUARD_LLM_BASE_URL": "x", "STREAMGUARD_LLM_MODEL": "m", name: raw})
+        LlmConfig.from_env({"STREAMGUARD_LLM_BASE_URL": LOCAL_URL, "STREAMGUARD_LLM_MODEL": "m", name: raw})
+
+
+@pytest.mark.parametrize("base_url", ["127.0.0.1:11434/v1", "ftp://127.0.0.1/v1", "http://[::1"])
+def test_a_base_url_that_is_not_http_is_a_config_error(base_url):
+    with pytest.raises(ConfigError, match="STREAMGUARD_LLM_BASE_URL"):
+        LlmConfig.from_env({"STREAMGUARD_LLM_BASE_URL": base_url, "STREAMGUARD_LLM_MODEL": "m"})

@@ -52,6 +52,8 @@ ENV_MAX_CONCURRENT = "STREAMGUARD_LLM_MAX_CONCURRENT"
 DEFAULT_TIMEOUT_S = 10.0
 # Local model servers answer a handful of requests at a time; more in flight only queue there.
 DEFAULT_MAX_CONCURRENT = 4
+# A completion of a few sentences is a few KiB; a larger body is not one, and is not held in memory.
+MAX_REPLY_BYTES = 1024 * 1024
 _DETAIL_CHARS = 160
 
 FallbackReason = Literal[
@@ -59,7 +61,7 @@ FallbackReason = Literal[
     "timeout",         # no whole reply within timeout_s
     "http_error",      # connection refused or reset, or a non-2xx status
     "not_json",        # the body is not JSON
-    "malformed",       # JSON, but not a completion: no choices, usage not an object, tokens not integers >= 0
+    "malformed",       # not a completion: no choices, usage not an object, tokens not integers >= 0, over 1 MiB
     "empty",           # the completion's text is empty
     "missing_score",   # the text does not quote the user's anomaly score
     "wrong_verdict",   # calls a flagged user normal, or a normal one anomalous
@@ -89,6 +91,12 @@ class LlmConfig:
     max_concurrent: int = DEFAULT_MAX_CONCURRENT
 
     def __post_init__(self) -> None:
+        try:
+            scheme = httpx.URL(self.base_url).scheme
+        except httpx.InvalidURL as exc:
+            raise ConfigError(f"{ENV_BASE_URL} is not a URL: {self.base_url!r}") from exc
+        if scheme not in ("http", "https"):
+            raise ConfigError(f"{ENV_BASE_URL} must be an http:// or https:// URL, not {self.base_url!r}")
         if not self.timeout_s > 0:
             raise ConfigError(f"the language model's timeout must be above 0 seconds, not {self.timeout_s}")
         if self.max_concurrent < 1:
@@ -297,11 +305,16 @@ class Phraser:
             ],
         }
         headers = {"Authorization": f"Bearer {self.config.api_key}"} if self.config.api_key else {}
-        async with httpx.AsyncClient(timeout=self.config.timeout_s) as client:
-            response = await client.post(f"{self.config.base_url}/chat/completions", json=payload,
-                                         headers=headers)
+        async with (httpx.AsyncClient(timeout=self.config.timeout_s) as client,
+                    client.stream("POST", f"{self.config.base_url}/chat/completions", json=payload,
+                                  headers=headers) as response):
             response.raise_for_status()
-            return response.content
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_REPLY_BYTES:
+                    raise self._error("malformed", f"the reply is over {MAX_REPLY_BYTES:,} bytes")
+            return bytes(body)
 
 
 def _is_not_json(exc: ValidationError) -> bool:
