@@ -227,7 +227,7 @@ class _Fallback(Exception):
 
 
 class Phraser:
-    """Calls the model for one answer at a time, at most ``config.max_concurrent`` at once per instance.
+    """Has the model word answers, with at most ``config.max_concurrent`` calls in flight per instance.
 
     One instance per server (the slots are its own); safe to use from several event loops and threads, since
     a slot is taken without waiting.
@@ -260,7 +260,7 @@ class Phraser:
 
     def _fall_back(self, fallback: _Fallback) -> Phrased:
         self._metrics.llm_fallbacks.labels(reason=fallback.reason).inc()
-        log.warning("assistant: answering with the template, the language model's reply was not used (%s): %s",
+        log.warning("assistant: template answer given, the language model's wording not used (%s): %s",
                     fallback.reason, fallback)
         return Phrased(None, fallback.reason)
 
