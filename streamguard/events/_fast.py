@@ -1,25 +1,32 @@
 """The fast path of the parser: msgspec decodes and type-checks a valid event in C.
 
 It only decides "valid, and here are its columns" or "not valid"; the reason of an invalid record always comes
-from the reference checks in ``parse``, which a unit test holds to the same verdicts on the conformance corpus and
-on generated events. Kept in step with ``event.schema.json`` by hand, hence that test.
+from the reference checks in ``parse``, which unit tests hold to the same verdicts on the conformance corpus
+(``fixtures/conformance``) and on generated events. Kept in step with ``event.schema.json`` by hand (the IP and
+user rules are read from it), hence those tests.
+
+The event type is the tag of a union: each type's struct declares only its own details object, so msgspec skips
+the details objects of other types as it skips any unknown field (the contract ignores them).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar
 
 import msgspec
 from msgspec import Meta
 
 from streamguard.contracts.columns import USER_MAX_LENGTH
+from streamguard.events.schema import EVENT_SCHEMA
 
 _INT64_MAX = 2**63 - 1
+IP_PATTERN: str = EVENT_SCHEMA["$defs"]["ip"]["pattern"]
+IP_MAX_LENGTH: int = EVENT_SCHEMA["$defs"]["ip"]["maxLength"]
 
 Count = Annotated[int, Meta(ge=0, le=_INT64_MAX)]
 Port = Annotated[int, Meta(ge=0, le=65_535)]
 NonEmpty = Annotated[str, Meta(min_length=1)]
-Ip = Annotated[str, Meta(min_length=2, max_length=45)]
+Ip = Annotated[str, Meta(max_length=IP_MAX_LENGTH, pattern=IP_PATTERN)]
 User = Annotated[str, Meta(min_length=1, max_length=USER_MAX_LENGTH, pattern=r"^[^\x00-\x1f\x7f-\x9f]*\Z")]
 
 
@@ -64,22 +71,50 @@ class DnsDetails(msgspec.Struct):
     response_code: NonEmpty
 
 
-class Event(msgspec.Struct):
+class Event(msgspec.Struct, tag_field="event_type"):
     event_id: Annotated[str, Meta(pattern=r"^evt_[0-9a-f]{32}\Z")]
     timestamp: Count
-    event_type: Literal["auth_attempt", "network_connection", "file_access", "process_execution", "dns_query"]
     user: User
     source_ip: Ip
     destination_ip: Ip
     threat_score: Annotated[float, Meta(ge=0.0, le=1.0)]
-    status: Literal["success", "failed", "blocked", "pending"]
+    status: Annotated[str, Meta(pattern=r"^(?:success|failed|blocked|pending)\Z")]
     metadata: Metadata
     location: NonEmpty | None = None
+
+    event_type: ClassVar[str]
+    details: ClassVar[str]
+
+
+class AuthAttempt(Event, tag="auth_attempt"):
     auth_details: AuthDetails | None = None
+    event_type = "auth_attempt"
+    details = "auth_details"
+
+
+class NetworkConnection(Event, tag="network_connection"):
     network_details: NetworkDetails | None = None
+    event_type = "network_connection"
+    details = "network_details"
+
+
+class FileAccess(Event, tag="file_access"):
     file_details: FileDetails | None = None
+    event_type = "file_access"
+    details = "file_details"
+
+
+class ProcessExecution(Event, tag="process_execution"):
     process_details: ProcessDetails | None = None
+    event_type = "process_execution"
+    details = "process_details"
+
+
+class DnsQuery(Event, tag="dns_query"):
     dns_details: DnsDetails | None = None
+    event_type = "dns_query"
+    details = "dns_details"
 
 
-decode_event = msgspec.json.Decoder(Event).decode
+AnyEvent = AuthAttempt | NetworkConnection | FileAccess | ProcessExecution | DnsQuery
+decode_event = msgspec.json.Decoder(AnyEvent).decode

@@ -11,15 +11,21 @@ A record is quarantined, never dropped, with the first reason that applies (``QU
 
 - ``empty_value``: null or zero-length value;
 - ``invalid_utf8``: bytes that are not UTF-8 (``value_text`` is null; the raw bytes stay in ``value``);
-- ``invalid_json``: not exactly one strict JSON document (not JSON, truncated, single quotes, trailing data);
-- ``wrong_type``: JSON whose fields do not have the schema's types (no coercion: ``"user": 7`` is wrong);
+- ``invalid_json``: not exactly one strict JSON document (not JSON, truncated, single quotes, trailing data, a
+  byte order mark, NaN or Infinity, a number past a double's range, a lone surrogate, nesting deeper than the
+  decoder's limit of about 1,000 levels);
+- ``wrong_type``: JSON whose fields do not have the schema's types (no coercion: ``"user": 7`` is wrong; an
+  integer field takes any JSON number without a fractional part, ``1.7673408E12`` included, as JSON Schema does);
 - ``missing_required``: a required field is absent or null, the details object of the event's type is missing,
   or there is no location (neither ``metadata.geo_location`` nor a flat ``location``);
 - ``out_of_range``: an unknown event type or status, a threat score outside [0, 1], a negative timestamp or count,
-  a port outside 0-65535, a number beyond 64 bits, a bad event id, an empty or over-long user name or one with
-  control characters.
+  a port outside 0-65535, a number beyond 64 bits, a bad event id, an address that is not IPv4 or IPv6, an empty
+  or over-long user name or one with control characters.
 
-A repeated key keeps its last value (as ``json.loads``). The words inside ``*_details`` objects are not checked.
+A repeated key keeps its last value (as ``json.loads``). Only the details object of the event's own type is read:
+the others are ignored like any unknown field (see ``event.schema.json``). The words inside the details objects
+are an open vocabulary (``events.vocabulary``): never quarantined, and an unknown one is kept in the
+``unknown_detail_word`` column for the report's count.
 """
 
 from __future__ import annotations
@@ -32,24 +38,24 @@ import msgspec
 import pyarrow as pa
 
 from streamguard.contracts.columns import EVENT_TYPES, QUARANTINE_REASONS, STATUSES
-from streamguard.events._fast import USER_MAX_LENGTH, decode_event
+from streamguard.events._fast import IP_MAX_LENGTH, IP_PATTERN, USER_MAX_LENGTH, decode_event
+from streamguard.events.schema import DETAILS_FIELD
+from streamguard.events.vocabulary import WORD_FIELDS, unknown_word
 
 __all__ = ["CLASSIFIED_SCHEMA", "QUARANTINE_REASONS", "USER_MAX_LENGTH", "classify_batch", "classify_value"]
 
 _INT64_MAX = 2**63 - 1
 _EVENT_ID = re.compile(r"evt_[0-9a-f]{32}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_IP = re.compile(IP_PATTERN)
 _EVENT_TYPES = frozenset(EVENT_TYPES)
 _STATUSES = frozenset(STATUSES)
-DETAILS_FIELD: dict[str, str] = {
-    "auth_attempt": "auth_details", "network_connection": "network_details", "file_access": "file_details",
-    "process_execution": "process_details", "dns_query": "dns_details",
-}
 _decode = msgspec.json.Decoder().decode
 
 
 def _is_int(value: Any) -> bool:
-    return type(value) is int
+    # JSON Schema's "integer": 5.0 and 5E0 are the integer 5 (a double past 2^53 is range-checked as it stands).
+    return type(value) is int or (type(value) is float and value.is_integer())
 
 
 def _is_number(value: Any) -> bool:
@@ -115,9 +121,18 @@ CLASSIFIED_SCHEMA = pa.schema([
     ("hostname", pa.string()),
     ("bytes_sent", pa.int64()),
     ("is_signed", pa.bool_()),
+    ("unknown_detail_word", pa.string()),
 ])
 _EVENT_FIELDS = CLASSIFIED_SCHEMA.names[CLASSIFIED_SCHEMA.get_field_index("event_id"):]
 _EMPTY_EVENT: tuple[Any, ...] = (None,) * len(_EVENT_FIELDS)
+
+
+def _checked_objects(event: dict[str, Any]) -> tuple[tuple[str, dict[str, Callable[[Any], bool]]], ...]:
+    """The nested objects the contract reads: metadata and the details object of the event's own type."""
+    details_name = DETAILS_FIELD.get(event["event_type"]) if type(event.get("event_type")) is str else None
+    if details_name is None:
+        return (("metadata", _METADATA_TYPES),)
+    return (("metadata", _METADATA_TYPES), (details_name, _DETAILS[details_name]))
 
 
 def _wrong_type(event: dict[str, Any]) -> bool:
@@ -125,7 +140,7 @@ def _wrong_type(event: dict[str, Any]) -> bool:
         value = event.get(name)
         if value is not None and not check(value):
             return True
-    for name, checks in (("metadata", _METADATA_TYPES), *_DETAILS.items()):
+    for name, checks in _checked_objects(event):
         nested = event.get(name)
         if nested is None:
             continue
@@ -168,22 +183,26 @@ def _out_of_range(event: dict[str, Any]) -> bool:
         or _EVENT_ID.fullmatch(event["event_id"]) is None
         or not 0 < len(user) <= USER_MAX_LENGTH
         or _CONTROL.search(user) is not None
-        or not 2 <= len(event["source_ip"]) <= 45
-        or not 2 <= len(event["destination_ip"]) <= 45
+        or not _is_ip(event["source_ip"])
+        or not _is_ip(event["destination_ip"])
         or event.get("location") == ""
     ):
         return True
-    for name, known in (("metadata", _METADATA_TYPES), *_DETAILS.items()):
+    for name, known in _checked_objects(event):
         nested = event.get(name)
         if type(nested) is not dict:
             continue
         for key in known:
             value = nested.get(key)
-            if type(value) is int and not 0 <= value <= (65_535 if key in _PORTS else _INT64_MAX):
+            if _is_number(value) and not 0 <= value <= (65_535 if key in _PORTS else _INT64_MAX):
                 return True
             if value == "" and key in _NON_EMPTY:
                 return True
     return False
+
+
+def _is_ip(text: str) -> bool:
+    return len(text) <= IP_MAX_LENGTH and _IP.search(text) is not None
 
 
 def classify_value(value: bytes | None) -> tuple[str | None, tuple[Any, ...]]:
@@ -196,18 +215,20 @@ def classify_value(value: bytes | None) -> tuple[str | None, tuple[Any, ...]]:
         return "invalid_utf8", _EMPTY_EVENT
     try:
         event = decode_event(value)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return _reference(value)
-    details = getattr(event, DETAILS_FIELD[event.event_type])
+    kind = event.event_type
+    details = getattr(event, event.details)
     location = event.metadata.geo_location or event.location
     if details is None or location is None:
         return _reference(value)
-    network = event.network_details if event.event_type == "network_connection" else None
-    process = event.process_details if event.event_type == "process_execution" else None
+    word_field = WORD_FIELDS.get(kind)
     return None, (
-        event.event_id, event.timestamp, event.event_type, event.user, event.source_ip, event.destination_ip,
+        event.event_id, event.timestamp, kind, event.user, event.source_ip, event.destination_ip,
         float(event.threat_score), event.status, location, event.metadata.hostname,
-        network.bytes_sent if network else None, process.is_signed if process else None,
+        details.bytes_sent if kind == "network_connection" else None,
+        details.is_signed if kind == "process_execution" else None,
+        unknown_word(kind, getattr(details, word_field[1])) if word_field else None,
     )
 
 
@@ -219,7 +240,7 @@ def _reference(value: bytes) -> tuple[str | None, tuple[Any, ...]]:
     """
     try:
         event = _decode(value)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return "invalid_json", _EMPTY_EVENT
     if type(event) is not dict or _wrong_type(event):
         return "wrong_type", _EMPTY_EVENT
@@ -229,13 +250,15 @@ def _reference(value: bytes) -> tuple[str | None, tuple[Any, ...]]:
         return "out_of_range", _EMPTY_EVENT
     metadata = event["metadata"]
     kind = event["event_type"]
-    network = event["network_details"] if kind == "network_connection" else None
-    process = event["process_details"] if kind == "process_execution" else None
+    details = event[DETAILS_FIELD[kind]]
+    word_field = WORD_FIELDS.get(kind)
     return None, (
-        event["event_id"], event["timestamp"], kind, event["user"], event["source_ip"], event["destination_ip"],
-        float(event["threat_score"]), event["status"], metadata.get("geo_location") or event.get("location"),
-        metadata["hostname"], network["bytes_sent"] if network else None,
-        process["is_signed"] if process else None,
+        event["event_id"], int(event["timestamp"]), kind, event["user"], event["source_ip"],
+        event["destination_ip"], float(event["threat_score"]), event["status"],
+        metadata.get("geo_location") or event.get("location"), metadata["hostname"],
+        int(details["bytes_sent"]) if kind == "network_connection" else None,
+        details["is_signed"] if kind == "process_execution" else None,
+        unknown_word(kind, details[word_field[1]]) if word_field else None,
     )
 
 

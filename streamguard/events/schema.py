@@ -13,6 +13,10 @@ Usage::
     event = json.loads(value)
     errors = validate_event(event)        # [] when valid
     where = geo_location(event)           # "Berlin, DE"
+    schema_verdict(value)                 # None, or the quarantine reason the parser gives the same bytes
+
+:func:`schema_verdict` is the contract read literally (strict JSON text, then the JSON Schema); it is slow and
+exists so that tests can hold the parser (``streamguard.events.parse``) to it on the conformance corpus.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import functools
 import json
 from importlib import resources
 from typing import TYPE_CHECKING, Any
+
+from streamguard.contracts.columns import QUARANTINE_REASONS
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -60,17 +66,74 @@ def validate_event(obj: Any) -> list[str]:
     ['threat_score: 1.7 is greater than the maximum of 1']
     """
     errors = sorted(_validator().iter_errors(obj), key=lambda e: (list(map(str, e.absolute_path)), e.message))
-    return [f"{_path(e.absolute_path)}: {_message(e, obj)}" for e in errors]
+    return [f"{_path(e.absolute_path)}: {_message(e)}" for e in errors]
 
 
-def _message(error: Any, obj: Any) -> str:
-    if error.validator == "not" and error.validator_value == {}:  # the "#/$defs/absent" schema
-        return f"not allowed with event_type {obj.get('event_type')!r}"
+def _message(error: Any) -> str:
+    if error.validator == "not" and error.absolute_path and error.absolute_path[-1] == "user":
+        return "has a control character"
     return str(error.message)
 
 
 def _path(parts: Any) -> str:
     return ".".join(str(p) for p in parts) or "<root>"
+
+
+def strict_json(text: str) -> Any:
+    """``text`` decoded as exactly one strict JSON document (RFC 8259), else ValueError.
+
+    Stricter than ``json.loads`` where the parser is: no NaN or Infinity, no number past a double's range, no
+    byte order mark, no lone surrogate escape (text with no UTF-8 form), nesting within the decoder's limit.
+    """
+    def finite(number: str) -> float:
+        value = float(number)
+        if value in (float("inf"), float("-inf")):
+            raise ValueError(f"{number} does not fit a double")
+        return value
+
+    def no_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+
+    if text.startswith("\ufeff"):
+        raise ValueError("a byte order mark is not JSON text")
+    try:
+        document = json.loads(text, parse_float=finite, parse_constant=no_constant)
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except (RecursionError, UnicodeEncodeError) as exc:
+        raise ValueError(str(exc)) from exc
+    return document
+
+
+def schema_verdict(value: bytes | None) -> str | None:
+    """The contract's verdict on a raw record value: None for a valid event, else the quarantine reason.
+
+    The JSON Schema's errors map onto the parser's reasons: a ``type`` error on null (a null field is an absent
+    one) or a ``required`` error is ``missing_required``, any other ``type`` error ``wrong_type``, every other
+    violation ``out_of_range``; the first reason in the parser's order wins.
+
+    >>> schema_verdict(b'{"user": 7}')
+    'wrong_type'
+    """
+    if not value:
+        return "empty_value"
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return "invalid_utf8"
+    try:
+        document = strict_json(text)
+    except ValueError:
+        return "invalid_json"
+    reasons = {_reason(error) for error in _validator().iter_errors(document)}
+    return min(reasons, key=QUARANTINE_REASONS.index) if reasons else None
+
+
+def _reason(error: Any) -> str:
+    if error.validator == "required":
+        return "missing_required"
+    if error.validator == "type":
+        return "missing_required" if error.instance is None and error.absolute_path else "wrong_type"
+    return "out_of_range"
 
 
 def geo_location(event: dict[str, Any]) -> str | None:
