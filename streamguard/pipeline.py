@@ -287,6 +287,7 @@ def _run_metadata(config: RunConfig, run_id: str, engine: Engine, plan: dict[str
         "quarantined_by_reason": {reason: parsed.by_reason.get(reason, 0) for reason in QUARANTINE_REASONS},
         "read_accounting": read.accounting.to_dict() if read.accounting is not None else None,
         "time_window": parsed.time_window(),
+        "unknown_detail_words": parsed.unknown_detail_words,
         "stage_seconds": clock.totals(), "versions": versions(engine),
         "detector": summary.to_dict(), "config": config.to_dict(),
         "outputs": {"training_data": TRAINING_DATA, "quarantine": QUARANTINE, "report": REPORT_FILE},

@@ -68,6 +68,16 @@ class ReadPlanInfo(_Model):
     partitions: list[PartitionPlan]
 
 
+class UnknownDetailWords(_Model):
+    """The valid events of one run whose open-vocabulary details word (e.g. ``network_details.protocol``) is none of
+    the schema's known words in any letter case; such events are accepted, not quarantined."""
+
+    records: int = Field(ge=0, description="Valid events with an unknown word in this field.")
+    distinct: int = Field(ge=0, description="Different unknown words (as written) in this field.")
+    top: dict[str, int] = Field(description=(
+        "The most frequent unknown words as written, with their counts; at most 20, by count then word."))
+
+
 class StageSeconds(_Model):
     plan: float = Field(ge=0)
     engine_init: float = Field(ge=0, description="Starting the engine (a Spark session; a DuckDB connection).")
@@ -147,6 +157,10 @@ class RunMetadata(_Model):
     read_accounting: dict[str, Any] | None = Field(default=None, description=(
         "What the read covered per partition and in total (streamguard.kafka.accounting): offsets spanned, records "
         "fetched, offsets skipped, records read."))
+    unknown_detail_words: dict[str, UnknownDetailWords] | None = Field(default=None, description=(
+        "Per open-vocabulary details field (network_details.protocol, file_details.operation, "
+        "process_details.user_privileges), the unknown words the valid events carried. Absent in reports of "
+        "earlier versions."))
     time_window: dict[str, Any] | None = Field(default=None, description=(
         "Earliest and latest event time of the valid events and Kafka time of every record read (ms and UTC)."))
     config: dict[str, Any]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,9 @@ class ParseCounts:
     kafka_time_min_ms: int | None = None
     """Earliest Kafka record timestamp (ms) among every record read, valid or quarantined; None without any."""
     kafka_time_max_ms: int | None = None
+    unknown_detail_words: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per open-vocabulary details field, the valid events whose word is not a known one: records, distinct words
+    and the most frequent (``events.vocabulary.unknown_words_summary``)."""
 
     def time_window(self) -> dict[str, int | str | None]:
         """The event-time and Kafka-time window the read covered, in ms and as UTC ISO-8601 (for the report)."""

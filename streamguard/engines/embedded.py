@@ -33,6 +33,7 @@ from streamguard.detect import FittedDetector, fit_sample_sql
 from streamguard.engines.base import Engine, ParseCounts, ReadCounts, ScoreSummary, stage_error, top_entries
 from streamguard.errors import DataError, OutputError, StreamguardError
 from streamguard.events.parse import CLASSIFIED_SCHEMA, classify_batch
+from streamguard.events.vocabulary import unknown_words_sql, unknown_words_summary
 from streamguard.export import QUARANTINE, TRAINING_DATA
 from streamguard.features import feature_sql
 from streamguard.kafka.consume import BoundedRead
@@ -102,7 +103,9 @@ class EmbeddedEngine(Engine):
         self._classified = pa.Table.from_batches(batches, schema=CLASSIFIED_SCHEMA)
         counts = self._classified.group_by("reason").aggregate([("offset", "count")]).to_pylist()
         by_reason = {row["reason"]: row["offset_count"] for row in counts}
-        return ParseCounts(valid=by_reason.pop(None, 0), by_reason=by_reason, **_time_window(self._classified))
+        words = query(self._connection(), unknown_words_sql("classified"), classified=self._classified)
+        return ParseCounts(valid=by_reason.pop(None, 0), by_reason=by_reason, **_time_window(self._classified),
+                           unknown_detail_words=unknown_words_summary(words.to_pylist()))
 
     def features(self) -> int:
         self._features = embedded_features(self._valid_events(), self._connection())

@@ -37,6 +37,7 @@ from streamguard.errors import (
     StreamguardError,
 )
 from streamguard.events.parse import CLASSIFIED_SCHEMA, classify_batch
+from streamguard.events.vocabulary import unknown_words_sql, unknown_words_summary
 from streamguard.export import QUARANTINE, TRAINING_DATA
 from streamguard.features import feature_sql
 from streamguard.kafka.plan import ReadPlan
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 # Spark makes one task per Kafka partition; a small slice runs the later stages faster in fewer tasks.
 RECORDS_PER_TASK = 250_000
 _EVENTS_VIEW, _FEATURES_VIEW = "streamguard_events", "streamguard_features"
+_CLASSIFIED_VIEW = "streamguard_classified"
 # The Java Kafka client's exception for refused SASL credentials, as it appears in Spark's error text.
 _AUTHENTICATION_FAILED = "AuthenticationException"
 
@@ -126,12 +128,15 @@ class SparkEngine(Engine):
         valid = next((row for row in rows if row["reason"] is None), None)
         kafka_min = [row["kafka_min"] for row in rows if row["kafka_min"] is not None]
         kafka_max = [row["kafka_max"] for row in rows if row["kafka_max"] is not None]
+        self._classified.createOrReplaceTempView(_CLASSIFIED_VIEW)
+        words = self.spark.sql(unknown_words_sql(_CLASSIFIED_VIEW)).collect()
         return ParseCounts(
             valid=by_reason.pop(None, 0), by_reason=by_reason,
             event_time_min_ms=valid["event_min"] if valid else None,
             event_time_max_ms=valid["event_max"] if valid else None,
             kafka_time_min_ms=min(kafka_min) // 1000 if kafka_min else None,
             kafka_time_max_ms=max(kafka_max) // 1000 if kafka_max else None,
+            unknown_detail_words=unknown_words_summary(row.asDict() for row in words),
         )
 
     def features(self) -> int:
