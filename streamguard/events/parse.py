@@ -30,6 +30,7 @@ are an open vocabulary (``events.vocabulary``): never quarantined, and an unknow
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -38,7 +39,15 @@ import msgspec
 import pyarrow as pa
 
 from streamguard.contracts.columns import EVENT_TYPES, QUARANTINE_REASONS, STATUSES
-from streamguard.events._fast import IP_MAX_LENGTH, IP_PATTERN, USER_MAX_LENGTH, decode_event
+from streamguard.events._fast import (
+    DETAILS_DECODERS,
+    IP_MAX_LENGTH,
+    IP_PATTERN,
+    USER_MAX_LENGTH,
+    Details,
+    Event,
+    decode_event,
+)
 from streamguard.events.schema import DETAILS_FIELD
 from streamguard.events.vocabulary import WORD_FIELDS, unknown_word
 
@@ -48,6 +57,7 @@ _INT64_MAX = 2**63 - 1
 _EVENT_ID = re.compile(r"evt_[0-9a-f]{32}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _IP = re.compile(IP_PATTERN)
+_WORD_ATTRIBUTE = {kind: name for kind, (_, name) in WORD_FIELDS.items()}
 _EVENT_TYPES = frozenset(EVENT_TYPES)
 _STATUSES = frozenset(STATUSES)
 _decode = msgspec.json.Decoder().decode
@@ -201,8 +211,28 @@ def _out_of_range(event: dict[str, Any]) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=65_536)
 def _is_ip(text: str) -> bool:
+    """The schema's address rule (IPv4 or IPv6 text); cached, as one topic holds few distinct addresses."""
     return len(text) <= IP_MAX_LENGTH and _IP.search(text) is not None
+
+
+def fast_event(value: bytes) -> tuple[Event, Details] | None:
+    """The event and its own details when the fast path accepts ``value`` whole; None sends it to the reference."""
+    try:
+        event = decode_event(value)
+        details_name, decode_details = DETAILS_DECODERS[event.event_type]
+        raw_details = getattr(event, details_name)
+        if not raw_details:
+            return None
+        details = decode_details(raw_details)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    if (event.metadata.geo_location or event.location) is None or not (
+        _is_ip(event.source_ip) and _is_ip(event.destination_ip)
+    ):
+        return None
+    return event, details
 
 
 def classify_value(value: bytes | None) -> tuple[str | None, tuple[Any, ...]]:
@@ -213,22 +243,19 @@ def classify_value(value: bytes | None) -> tuple[str | None, tuple[Any, ...]]:
         value.decode("utf-8")
     except UnicodeDecodeError:
         return "invalid_utf8", _EMPTY_EVENT
-    try:
-        event = decode_event(value)
-    except (msgspec.DecodeError, RecursionError):
+    accepted = fast_event(value)
+    if accepted is None:
         return _reference(value)
+    event, details = accepted
     kind = event.event_type
-    details = getattr(event, event.details)
-    location = event.metadata.geo_location or event.location
-    if details is None or location is None:
-        return _reference(value)
-    word_field = WORD_FIELDS.get(kind)
+    word_attribute = _WORD_ATTRIBUTE.get(kind)
     return None, (
         event.event_id, event.timestamp, kind, event.user, event.source_ip, event.destination_ip,
-        float(event.threat_score), event.status, location, event.metadata.hostname,
+        float(event.threat_score), event.status, event.metadata.geo_location or event.location,
+        event.metadata.hostname,
         details.bytes_sent if kind == "network_connection" else None,
         details.is_signed if kind == "process_execution" else None,
-        unknown_word(kind, getattr(details, word_field[1])) if word_field else None,
+        unknown_word(kind, getattr(details, word_attribute)) if word_attribute else None,
     )
 
 

@@ -36,10 +36,16 @@ KNOWN_WORDS: dict[str, frozenset[str]] = {
     for event_type, (details, name) in WORD_FIELDS.items()
 }
 """Event type -> the known words of its vocabulary field, case-folded (from the schema's ``examples``)."""
+_SPELLED_AS_DOCUMENTED: dict[str, frozenset[str]] = {
+    event_type: frozenset(EVENT_SCHEMA["$defs"][details]["properties"][name]["examples"])
+    for event_type, (details, name) in WORD_FIELDS.items()
+}
 
 
 def unknown_word(event_type: str, word: str) -> str | None:
     """``word`` as written when it is not a known word of ``event_type``'s vocabulary field (in any letter case)."""
+    if word in _SPELLED_AS_DOCUMENTED.get(event_type, ()):  # the common case, without case-folding
+        return None
     known = KNOWN_WORDS.get(event_type)
     if known is None or word.casefold() in known:
         return None
