@@ -55,9 +55,9 @@ def test_every_offset_of_the_corpus_gets_its_verdict(engine: str, corpus_topic: 
 
     total = len(CORPUS_VALUES) + GENERATED
     assert report.run.engine == engine
-    assert report.run.events_read == total
-    assert report.run.events_valid + report.run.events_invalid == total
-    assert len(quarantine) == report.run.events_invalid
+    assert report.run.records_read == total
+    assert report.run.records_valid + report.run.records_quarantined == total
+    assert len(quarantine) == report.run.records_quarantined
     assert all(row["partition"] == 0 for row in quarantine), "a generated valid event was quarantined"
 
     # Every offset of the corpus: quarantined under its reason with its bytes, or (expected valid) not quarantined.
@@ -71,9 +71,9 @@ def test_every_offset_of_the_corpus_gets_its_verdict(engine: str, corpus_topic: 
         text = None if value is None or row["reason"] == "invalid_utf8" else value.decode("utf-8")
         assert row["value_text"] == text, f"offset {offset}"
     valid_in_corpus = sum(reason is None for reason in CORPUS_REASONS)
-    assert report.run.events_valid == valid_in_corpus + GENERATED
-    assert report.run.invalid_by_reason == {
-        reason: Counter(CORPUS_REASONS)[reason] for reason in report.run.invalid_by_reason
+    assert report.run.records_valid == valid_in_corpus + GENERATED
+    assert report.run.quarantined_by_reason == {
+        reason: Counter(CORPUS_REASONS)[reason] for reason in report.run.quarantined_by_reason
     }
 
     words = report.run.unknown_detail_words
