@@ -1,12 +1,17 @@
 """The StreamGuard event wire format: its JSON Schema and a validator.
 
-One JSON object per Kafka message value; ``event.schema.json`` next to this module is the contract. Two
-producer quirks are part of it:
+One JSON object per Kafka message value; ``event.schema.json`` next to this module is the contract. Producer
+habits that are part of it:
 
 * a flat top-level ``location`` may replace ``metadata.geo_location`` (``metadata`` itself stays required);
   read the location of an event with :func:`geo_location`, which prefers ``metadata.geo_location``;
 * a key repeated in the JSON text is accepted and the last occurrence wins, as with ``json.loads`` (and the
-  parser, ``streamguard.events.parse``).
+  parser, ``streamguard.events.parse``);
+* a null optional field is an absent one; the details objects of other event types are ignored like any unknown
+  field (Jackson writes them as null, Go's encoding/json as zero-valued objects). Ignoring rather than rejecting
+  them is the rule "unknown fields are ignored" applied consistently, and it keeps those producers' events;
+* an integer is any JSON number without a fractional part (``1.7673408E12``), as JSON Schema defines it;
+* the words in ``protocol``, ``operation`` and ``user_privileges`` are open (``events.vocabulary``).
 
 Usage::
 
