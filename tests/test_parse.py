@@ -71,12 +71,17 @@ def _finite(text: str) -> float:
     return number
 
 
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
 def reference_valid(value: bytes) -> bool:
     # Decoded first: json.loads on bytes would drop a byte order mark that strict JSON text must not carry.
     # Strict where json.loads is lenient and the parser is not: a number past a double's range (1e400 -> inf)
-    # and a lone surrogate (text that has no UTF-8 form) are not a document the parser can hold.
+    # and a lone surrogate (text that has no UTF-8 form) are not a document the parser can hold; NaN and
+    # Infinity, which json.loads takes as constants, are not JSON at all.
     try:
-        decoded = json.loads(value.decode("utf-8"), parse_float=_finite)
+        decoded = json.loads(value.decode("utf-8"), parse_float=_finite, parse_constant=_no_constant)
         json.dumps(decoded, ensure_ascii=False).encode("utf-8")
     except (ValueError, UnicodeEncodeError):
         return False
