@@ -23,7 +23,11 @@ spread     1,000   (50)       0      50 users' anomalous behaviours spread evenl
 Besides the detector as it runs (``now``), every slice is also judged under two other rules computed from the
 same run's training data, to show why the detector is built as it is: ``share_10pct`` (the same calibrated
 scores, flagging a fixed 10% as ``--contamination 0.1`` does) and ``before`` (the detector before issue 10:
-Isolation Forest on the two-sided standardised features, 10% contamination).
+Isolation Forest on the two-sided standardised features, 10% contamination). Two more rules use the ground
+truth, which no detector has, to say where a shortfall lies: ``now_best`` (the detector's own ranking cut at
+the threshold with the highest recall at precision >= 0.8: is it the threshold or the ranking?) and
+``oracle_best`` (gradient-boosted trees trained on the ground truth over the whole feature table, scored out of
+fold, cut the same way: the information the features carry; populations with 10 or more injected users).
 
 One JSON record per run is appended to ``bench/history/quality.jsonl`` (format 1: ``recorded_at``, ``commit``,
 ``machine``, ``versions``, ``results``: one entry per population, slice and rule). A benchmark, not a test: it
@@ -76,6 +80,9 @@ GOAL_SLICE = 100_000
 GOAL_RECALL = 0.9
 GOAL_PRECISION = 0.8
 SHARE = 0.10
+# The supervised bound needs enough injected users for each of its folds to hold some.
+ORACLE_FOLDS = 5
+ORACLE_MIN_POSITIVES = 10
 
 
 @dataclass(frozen=True)
@@ -151,6 +158,58 @@ def before_flags(training: pd.DataFrame) -> pd.Series:
     return pd.Series(model.predict(values) == -1, index=ordered["user"].to_numpy())
 
 
+def best_operating_point(score: np.ndarray, positive: np.ndarray,
+                         min_precision: float = GOAL_PRECISION) -> np.ndarray:
+    """Flags at the score threshold with the highest recall whose precision is at least ``min_precision``.
+
+    Chosen *with* the ground truth, so no detector can set it: it says how far a ranking could go with the
+    best possible threshold. Users with equal scores are flagged together; of thresholds with equal recall the
+    highest wins; no threshold reaching ``min_precision`` (or no positive) flags no one.
+    """
+    score = np.asarray(score, dtype=np.float64)
+    positive = np.asarray(positive, dtype=bool)
+    if not positive.any():
+        return np.zeros(len(score), dtype=bool)
+    order = np.argsort(-score, kind="stable")
+    ranked = score[order]
+    last_of_tie = np.r_[ranked[1:] != ranked[:-1], True]
+    tp = np.cumsum(positive[order])[last_of_tie]
+    seen = np.arange(1, len(ranked) + 1)[last_of_tie]
+    reaching = tp / seen >= min_precision
+    if not reaching.any():
+        return np.zeros(len(score), dtype=bool)
+    best = int(np.argmax(np.where(reaching, tp, -1)))
+    return score >= ranked[last_of_tie][best]
+
+
+def oracle_scores(training: pd.DataFrame, positive: np.ndarray) -> np.ndarray:
+    """Out-of-fold probabilities of a classifier *trained on the ground truth* over the whole feature table.
+
+    Gradient-boosted trees, each user scored by the model of the folds that did not hold it: how well the
+    per-user features separate the injected users when the labels are known. No unsupervised detector on the
+    same table can be expected to beat it, so it measures the information the features carry.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: PLC0415
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict  # noqa: PLC0415
+
+    from streamguard.contracts.features import FEATURE_COLUMNS  # noqa: PLC0415
+
+    values = training.loc[:, list(FEATURE_COLUMNS)].to_numpy(np.float64)
+    model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, class_weight="balanced",
+                                           early_stopping=False, random_state=0)
+    folds = StratifiedKFold(ORACLE_FOLDS, shuffle=True, random_state=0)
+    return cross_val_predict(model, values, positive, cv=folds, method="predict_proba")[:, 1]
+
+
+def injected_events(truth: GroundTruth) -> dict[str, int]:
+    """How many injected users have 0, 1, 2 and 3 or more anomalous events in the whole topic: a user with none
+    cannot be found by any detector, one with a single event barely."""
+    counts = {"0": 0, "1": 0, "2": 0, "3+": 0}
+    for anomaly in truth.anomalies:
+        counts[str(anomaly.anomalous_events) if anomaly.anomalous_events < 3 else "3+"] += 1
+    return counts
+
+
 def _figures(rule: str, scores: pd.DataFrame, truth: GroundTruth) -> dict[str, Any]:
     result = evaluate_scores(scores, truth)
     return {
@@ -174,14 +233,25 @@ def measure(bootstrap: str, population: Population, truth: GroundTruth, topic: s
     training = ds.dataset(output / TRAINING_DATA, format="parquet", partitioning="hive").to_table().to_pandas()
     share = scores.assign(is_anomaly=(scores["anomaly_score"] > 1.0 - SHARE).astype(np.int64))
     before = scores.assign(is_anomaly=before_flags(training).reindex(scores["user"]).to_numpy().astype(np.int64))
+    positive = scores["user"].isin({a.user for a in truth.anomalies}).to_numpy()
+    rules = [("now", scores), ("share_10pct", share), ("before", before),
+             ("now_best", scores.assign(is_anomaly=best_operating_point(scores["anomaly_score"].to_numpy(),
+                                                                        positive).astype(np.int64)))]
+    if positive.sum() >= ORACLE_MIN_POSITIVES:
+        ordered = training.sort_values("user", kind="stable", ignore_index=True)
+        labels = ordered["user"].isin({a.user for a in truth.anomalies}).to_numpy()
+        oracle = pd.Series(oracle_scores(ordered, labels), index=ordered["user"]).reindex(scores["user"]).to_numpy()
+        rules.append(("oracle_best", scores.assign(anomaly_score=oracle, is_anomaly=best_operating_point(
+            oracle, positive).astype(np.int64))))
     detector = result.report.run.detector
     common = {"population": population.name, "population_users": population.users,
               "anomalous_users": population.anomalous, "quiet_users_seeded": population.quiet,
               "spread": population.spread, "topic_events": truth.events, "slice": events,
               "pipeline_seconds": seconds, "detection_seconds": result.report.run.stage_seconds.detection,
-              "threshold": detector.threshold}
+              "threshold": detector.threshold,
+              "injected_events": injected_events(truth) if events == truth.events else None}
     return [{**common, **_figures(rule, frame, truth)}
-            for rule, frame in (("now", scores), ("share_10pct", share), ("before", before))]
+            for rule, frame in rules]
 
 
 def goals(results: list[dict[str, Any]]) -> list[str]:
