@@ -1,19 +1,24 @@
 """The history chart: speedups, flatness and bounded timings of every recorded run, and the engines cold
-(speedup of the embedded engine over Spark, embedded seconds), per run (matplotlib, Agg, PNG).
+(speedup of the embedded engine over Spark, embedded seconds), per run (matplotlib, Agg, PNG); below them,
+on their own axis, the detection-quality runs (``bench/history/quality.jsonl``, ``python -m bench.quality``).
 
-    >>> render(history.load(), Path("bench/history/ratios.png"))
+    >>> render(history.load(), Path("bench/history/ratios.png"))     # quality runs read from their history
 
 Records of either history format are drawn; a run that did not measure a series has no point in its panels.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 GATE_FLOOR_HINT = 10.0  # drawn for orientation; the gate's own floor is in bench/baseline.json
 ENGINE_GATE_FLOOR_HINT = 4.0  # the gate's engine floor at 1,000 events (bench/baseline.json), for orientation
+QUALITY_HISTORY = Path(__file__).resolve().parent / "history" / "quality.jsonl"
+QUALITY_SLICE = 100_000  # the slice the quality goals are set at (bench/quality.py)
+QUALITY_POPULATIONS = ("u50", "u1k", "u10k", "quiet")
 
 
 def _label(record: Mapping[str, Any]) -> str:
@@ -35,15 +40,29 @@ def _points(records: Sequence[Mapping[str, Any]], get) -> tuple[list[int], list[
     return xs, ys
 
 
-def render(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
-    """Draw the chart of ``records`` (oldest first) into ``path``; returns the path."""
+def load_quality(path: Path = QUALITY_HISTORY) -> list[dict[str, Any]]:
+    """The quality history's records, oldest first (none when the file does not exist)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def render(records: Sequence[Mapping[str, Any]], path: Path,
+           quality: Sequence[Mapping[str, Any]] | None = None) -> Path:
+    """Draw the chart of ``records`` (oldest first) into ``path``; returns the path.
+
+    ``quality`` are the detection-quality records (None: read from ``bench/history/quality.jsonl``); with none,
+    the quality panel says so."""
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: PLC0415
 
-    fig, (speed, flat, times, engines, cold) = plt.subplots(5, 1, figsize=(10, 18), sharex=True)
+    fig, (speed, flat, times, engines, cold, quality_axis) = plt.subplots(6, 1, figsize=(10, 22))
+    for axis in (speed, flat, times, engines):  # the speed runs share one axis; the quality runs have their own
+        axis.sharex(cold)
+        axis.tick_params(labelbottom=False)
     markers = "osD^v<>"
     for stage, style in (("read", "-"), ("pipeline", "--")):
         for n, size in enumerate(_sizes(records, stage)):
@@ -80,10 +99,12 @@ def render(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
         axis.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         axis.yaxis.set_minor_formatter(NullFormatter())
-    for axis in (speed, flat, times, engines, cold):
+    _draw_quality(load_quality() if quality is None else quality, quality_axis, markers)
+    for axis in (speed, flat, times, engines, cold, quality_axis):
         axis.grid(True, which="both", alpha=0.3)
         if axis.get_legend_handles_labels()[0]:
             axis.legend(fontsize=8, loc="best")
+    quality_axis.legend(fontsize=7, loc="lower left", ncol=3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -117,3 +138,44 @@ def _draw_engines(records: Sequence[Mapping[str, Any]], speed: Any, seconds: Any
     seconds.set_yscale("log")
     seconds.set_ylabel("seconds (median, min–max)")
     seconds.set_title("Engines, cold whole process: seconds from spawn to the last exit (Spark dotted)", fontsize=10)
+
+
+def _quality_points(records: Sequence[Mapping[str, Any]], population: str, topic_events: int, rule: str,
+                    figure: str) -> tuple[list[int], list[float]]:
+    def get(record: Mapping[str, Any]) -> float | None:
+        return next((r[figure] for r in record.get("results", []) if r["population"] == population
+                     and r["slice"] == QUALITY_SLICE and r["topic_events"] == topic_events and r["rule"] == rule),
+                    None)
+
+    return _points(records, get)
+
+
+def _draw_quality(records: Sequence[Mapping[str, Any]], axis: Any, markers: str) -> None:
+    """Recall (solid) and precision (dashed) of the detector at the goal slice per population, per quality run;
+    1M-event topics lighter; the u10k bound of a classifier trained on the truth dotted."""
+    topics = sorted({r["topic_events"] for record in records for r in record.get("results", [])
+                     if r["slice"] == QUALITY_SLICE})
+    for n, population in enumerate(QUALITY_POPULATIONS):
+        for topic_events in topics:
+            alpha = 1.0 if topic_events == QUALITY_SLICE else 0.4
+            suffix = "" if topic_events == QUALITY_SLICE else f", {topic_events:,}-event topic"
+            for figure, style in (("recall", "-"), ("precision", "--")):
+                xs, ys = _quality_points(records, population, topic_events, "now", figure)
+                if ys:
+                    axis.plot(xs, ys, style, marker=markers[n % len(markers)], color=f"C{n}", alpha=alpha,
+                              label=f"{population}{suffix}" if figure == "recall" else "_nolegend_")
+    for topic_events in topics:
+        xs, ys = _quality_points(records, "u10k", topic_events, "oracle_best", "recall")
+        if ys:
+            axis.plot(xs, ys, ":", marker="x", color="black", alpha=1.0 if topic_events == QUALITY_SLICE else 0.4,
+                      label=f"u10k bound: trained on the truth, {topic_events:,}-event topic")
+    axis.axhline(0.9, color="grey", linestyle=":", linewidth=1, label="recall goal 0.9")
+    axis.axhline(0.8, color="grey", linestyle="-.", linewidth=1, label="precision goal 0.8")
+    axis.set_ylim(0.0, 1.05)
+    axis.set_ylabel("recall / precision")
+    axis.set_title(f"Detection quality at {QUALITY_SLICE:,}-event slices per quality run: recall solid, precision "
+                   "dashed (bench/quality.py)"
+                   if records else "Detection quality: no run recorded", fontsize=10)
+    axis.set_xticks(range(len(records)), [_label({**r, "date": r.get("recorded_at", "")}) for r in records],
+                    fontsize=8)
+    axis.set_xlim(-0.5, max(len(records) - 0.5, 0.5))

@@ -30,3 +30,12 @@ def test_injected_events_counts_users_by_their_anomalous_events():
                         start_ms=0, end_ms=1, valid_events=100, invalid_events=0, anomalies=anomalies,
                         invalid_counts={}, variant_counts={})
     assert injected_events(truth) == {"0": 1, "1": 2, "2": 1, "3+": 2}
+
+
+def test_the_chart_draws_the_quality_runs(tmp_path):
+    from bench.chart import load_quality, render
+
+    records = load_quality()
+    assert records and all(r["format"] == 1 for r in records)
+    path = render([], tmp_path / "chart.png", quality=records)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
