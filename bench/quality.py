@@ -30,7 +30,8 @@ the threshold with the highest recall at precision >= 0.8: is it the threshold o
 fold, cut the same way: the information the features carry; populations with 10 or more injected users).
 
 One JSON record per run is appended to ``bench/history/quality.jsonl`` (format 1: ``recorded_at``, ``commit``,
-``machine``, ``versions``, ``results``: one entry per population, slice and rule). A benchmark, not a test: it
+``machine``, ``versions``, ``results``: one entry per population, slice and rule) and the history chart
+(``bench/history/ratios.png``, whose last panel draws these runs) is redrawn. A benchmark, not a test: it
 prints figures and checks the goals (recall >= 0.9 at precision >= 0.8 on every seeded population at 100k; no
 quiet user flagged), exiting 1 when a goal is missed only with ``--check``.
 """
@@ -318,6 +319,10 @@ def main(argv: list[str] | None = None) -> int:
         with HISTORY.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
         console.print(f"recorded in {HISTORY}")
+        from bench import history  # noqa: PLC0415
+        from bench.chart import render  # noqa: PLC0415 - matplotlib only when drawing
+
+        console.print(f"chart: {render(history.load(), history.CHART_FILE)}")
     if args.json:
         print(json.dumps(record, indent=1))
     return 1 if args.check and missed else 0
