@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from streamguard._proc import pid_alive
@@ -43,6 +44,8 @@ class RunPublisher:
     def __init__(self, output: Path) -> None:
         self.output = Path(output).absolute()
         self.runs_dir = self.output.parent / f"{self.output.name}.runs"
+        # Called with a step's name between the steps of commit and prune: a seam for tests that interleave runs.
+        self.on_step: Callable[[str], None] = lambda step: None
 
     def prepare(self, run_id: str) -> Path:
         """Create this run's folder; raise OutputError when the output location cannot be written."""
@@ -59,19 +62,27 @@ class RunPublisher:
         return staging
 
     def commit(self, staging: Path) -> Path:
-        """Point ``output`` at ``staging`` in one rename, then prune old runs (best effort)."""
+        """Point ``output`` at ``staging`` in one rename, then prune old runs (best effort).
+
+        The in-progress marker goes only after the rename: until the link points at ``staging``, another run's
+        clean-up must see it as in progress, or it could delete the run being published.
+        """
         if not staging.is_dir():
             raise OutputError(f"run folder {staging} vanished before it could be published")
         link_tmp = self.output.parent / f".{self.output.name}.link-{staging.name}"
         try:
-            (staging / _INCOMPLETE).unlink(missing_ok=True)
             if self.output.exists() and not self.output.is_symlink():
                 self.output.rmdir()  # an empty folder left by hand; prepare() refused anything else
             link_tmp.unlink(missing_ok=True)
             link_tmp.symlink_to(os.path.relpath(staging, self.output.parent))
+            self.on_step("before_link_swap")
             os.replace(link_tmp, self.output)
+            self.on_step("after_link_swap")
+            (staging / _INCOMPLETE).unlink(missing_ok=True)
         except OSError as exc:
+            link_tmp.unlink(missing_ok=True)
             raise OutputError(f"could not publish {staging} as {self.output}: {exc}") from exc
+        self.on_step("published")
         log.info("published run %s at %s", staging.name, self.output)
         try:
             self._prune(keep=staging)
@@ -93,7 +104,12 @@ class RunPublisher:
     def _prune(self, keep: Path) -> None:
         # Run ids start with a UTC timestamp to the millisecond, so names sort oldest first.
         runs = sorted((p for p in self.runs_dir.iterdir() if p.is_dir() and p != keep), key=lambda p: p.name)
-        abandoned = [p for p in runs if (p / _INCOMPLETE).exists() and not _owner_alive(p / _INCOMPLETE)]
-        finished = [p for p in runs if not (p / _INCOMPLETE).exists()]
+        in_progress = {p for p in runs if (p / _INCOMPLETE).exists()}
+        abandoned = [p for p in runs if p in in_progress and not _owner_alive(p / _INCOMPLETE)]
+        finished = [p for p in runs if p not in in_progress]
+        self.on_step("markers_read")
+        # Read after the markers (see the module docstring): a run that lost its marker since is the linked one.
+        published = self.current()
         for old in abandoned + finished[: max(0, len(finished) - (KEEP_RUNS - 1))]:
-            shutil.rmtree(old, ignore_errors=True)
+            if old.resolve() != published:
+                shutil.rmtree(old, ignore_errors=True)

@@ -87,3 +87,33 @@ def test_an_abandoned_run_is_pruned(tmp_path: Path):
     (abandoned / ".incomplete").write_text("999999999\n")  # no such process
     publisher.commit(_write_run(publisher, "20260101T000001000Z-a", "one"))
     assert not abandoned.exists()
+
+
+def _older_run_and_newer_published_runs(tmp_path: Path) -> tuple[RunPublisher, Path, RunPublisher, Path]:
+    """Run A (the oldest id, still being written) and another process's publisher whose newest run is published
+    after KEEP_RUNS - 1 others: by age alone, that publisher's clean-up would delete A."""
+    run_a, run_b = RunPublisher(tmp_path / "out"), RunPublisher(tmp_path / "out")
+    staging_a = _write_run(run_a, "20260101T000000000Z-a", "run a")
+    newest_b = staging_a
+    for i in range(KEEP_RUNS):
+        newest_b = run_b.commit(_write_run(run_b, f"20260101T0000{i + 1:02d}000Z-b", f"b{i}"))
+    return run_a, staging_a, run_b, newest_b
+
+
+@pytest.mark.parametrize("step", ["before_link_swap", "after_link_swap", "published"])
+def test_a_concurrent_clean_up_between_the_publish_steps_keeps_the_run_being_published(tmp_path: Path, step: str):
+    run_a, staging_a, run_b, newest_b = _older_run_and_newer_published_runs(tmp_path)
+    cleaned_at: list[str] = []
+
+    def concurrent_clean_up(reached: str) -> None:
+        if reached == step:
+            run_b._prune(keep=newest_b)
+            cleaned_at.append(reached)
+
+    run_a.on_step = concurrent_clean_up
+    run_a.commit(staging_a)
+    assert cleaned_at == [step], "the interleaving was not forced"
+    assert staging_a.is_dir()
+    assert run_a.current() == staging_a.resolve()
+    assert (tmp_path / "out" / "anomaly_report.json").read_text() == "run a"
+
