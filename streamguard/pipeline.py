@@ -116,7 +116,6 @@ def run_pipeline(
     clock = StageClock(console=Console(stderr=True) if progress else None)
     publisher = RunPublisher(config.output)
     run_id = _new_run_id()
-    staging = publisher.prepare(run_id)
     if engine is None and spark is not None:
         from streamguard.engines.spark import SparkEngine  # noqa: PLC0415
 
@@ -124,6 +123,7 @@ def run_pipeline(
                              kafka_properties=config.kafka_properties)
     engine = engine or create_engine(config.resolved_engine(), bootstrap=config.bootstrap,
                                      spark_master=config.spark_master, kafka_properties=config.kafka_properties)
+    staging = publisher.prepare(run_id)  # after the engine's imports, so an interrupt there leaves no folder
     try:
         with clock.stage("plan"):
             start, resumed_from = resume_start(config)
@@ -173,11 +173,17 @@ def run_pipeline(
         except OSError as exc:
             raise OutputError(f"cannot write the report into {staging}: {exc.strerror or exc}") from exc
     except BaseException:
+        try:
+            publisher.abort(staging)
+        finally:
+            engine.close()
+        raise
+    try:
+        engine.close()
+        publisher.commit(staging)
+    except BaseException:  # e.g. SIGTERM while Spark stops: abort keeps the run if it was published already
         publisher.abort(staging)
         raise
-    finally:
-        engine.close()
-    publisher.commit(staging)
     log.info("run %s done in %.1f s: %s", run_id, report.run.stage_seconds.total, config.output)
     if config.commit_group is not None:
         commit_offsets(config.bootstrap, config.topic, config.commit_group, next_offsets(plan, read),

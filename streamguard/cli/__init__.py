@@ -1,10 +1,14 @@
 """The ``streamguard`` command line. Each error is one line on stderr and a documented exit code
-(see ``streamguard.errors``); Ctrl-C exits 130 after stopping what the command started."""
+(see ``streamguard.errors``); Ctrl-C exits 130 and SIGTERM 143, each after stopping what the command started, removing
+its unpublished output and printing one line."""
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
+from types import FrameType
 
 import click
 from rich.console import Console
@@ -13,6 +17,25 @@ from rich.logging import RichHandler
 from streamguard.errors import StreamguardError
 
 err_console = Console(stderr=True)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+_terminated = threading.Event()
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM goes down Ctrl-C's path: whatever handles SIGINT right now handles it (PySpark's handler cancels the
+    running jobs first; the parse pool holds it while its workers start), so every clean-up Ctrl-C runs runs too.
+
+    A second SIGTERM while that clean-up runs is ignored rather than cutting it short (SIGKILL still ends it).
+    """
+    if _terminated.is_set():
+        return
+    _terminated.set()
+    on_interrupt = signal.getsignal(signal.SIGINT)
+    if callable(on_interrupt):
+        on_interrupt(signal.SIGINT, frame)
+    else:  # SIGINT ignored (a background job of a script) or default: SIGTERM must still stop the command
+        raise KeyboardInterrupt
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -49,18 +72,20 @@ def _register() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    if threading.current_thread() is threading.main_thread():  # only the main thread may set a signal handler
+        signal.signal(signal.SIGTERM, _on_sigterm)
     _register()
     try:
         cli.main(args=argv, prog_name="streamguard", standalone_mode=False)
     except StreamguardError as exc:
         err_console.print(f"[bold red]error:[/] {_one_line(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err_console.print("interrupted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        if _terminated.is_set():
+            err_console.print("terminated (SIGTERM)", highlight=False)
+            sys.exit(EXIT_TERMINATED)
+        err_console.print("interrupted", highlight=False)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
