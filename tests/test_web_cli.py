@@ -51,6 +51,18 @@ def test_every_option_has_help(command, option):
     assert option.help and len(option.help) > 10, f"{option.opts} of {command.name} has no help"
 
 
+def _arguments() -> list[object]:
+    return [pytest.param(command, argument, id=f"{path} {argument.name}")
+            for path, command in _commands() for argument in command.params if isinstance(argument, click.Argument)]
+
+
+@pytest.mark.parametrize(("command", "argument"), _arguments())
+def test_every_argument_is_explained_in_its_commands_help(command, argument):
+    # click arguments take no help text; the command's description names each one by its metavar instead.
+    name = argument.make_metavar(click.Context(command)).rstrip(".").strip("[]")
+    assert name in (command.help or ""), f"{command.name}'s description does not explain {name}"
+
+
 @pytest.mark.parametrize(("path", "command"), [pytest.param(p, c, id=p or "streamguard") for p, c in _commands()])
 def test_every_command_has_a_description_and_help_that_prints(path, command):
     assert (command.help or "").strip(), f"'{path}' has no description"

@@ -37,7 +37,7 @@ def serve(data_dir: Path, host: str, port: int, access_log: bool) -> None:
 @click.option("--user", "user_id", default=None, help="The user to answer about (else found in QUESTION).")
 @click.option("--json", "as_json", is_flag=True, help="Print the structured answer as JSON.")
 def ask(question: str, api: str, user_id: str | None, as_json: bool) -> None:
-    """Ask about one user's batch result, e.g. streamguard ask "Is user manager anomalous?".
+    """Ask QUESTION about one user's batch result, e.g. streamguard ask "Is user manager anomalous?".
 
     Facts come from the API (STREAMGUARD_API_TOKEN is sent when set). Answers are templates unless
     STREAMGUARD_LLM_BASE_URL and STREAMGUARD_LLM_MODEL name an OpenAI-compatible model to phrase them.
