@@ -41,17 +41,24 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="streamguard", prog_name="streamguard", message="%(prog)s %(version)s",
                       help="Print the version and exit.")
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-@click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Debug logging, and the JVMs' own output (Spark's log4j lines and banners) on the terminal.")
+@click.option("-q", "--quiet", is_flag=True, help="Errors only: no warnings, no live status line.")
 def cli(verbose: bool, quiet: bool) -> None:
-    """StreamGuard batch layer: bounded Kafka reads, behavioural features, anomaly detection, serving."""
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    """StreamGuard batch layer: bounded Kafka reads, behavioural features, anomaly detection, serving.
+
+    Each command shows a live status line on stderr while it works (on a terminal) and ends with one summary;
+    -v adds the log and the JVMs' output.
+    """
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
     logging.basicConfig(
         level=level, format="%(message)s", datefmt="%H:%M:%S",
         handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
     )
-    for noisy in ("py4j", "httpx", "urllib3", "docker"):
+    for noisy in ("httpx", "urllib3", "docker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Py4J logs a traceback when Ctrl-C or SIGTERM interrupts a call into the JVM; the CLI says so in one line.
+    logging.getLogger("py4j").setLevel(logging.WARNING if verbose else logging.CRITICAL)
 
 
 def _register() -> None:

@@ -64,6 +64,7 @@ def run(topic: str | None, bootstrap: str | None, start: str | None, max_events:
     Settings come from flags > environment (STREAMGUARD_<SETTING>) > the --config file > defaults, all checked
     before Kafka is contacted.
     """
+    from streamguard.cli._live import enabled as status_shown  # noqa: PLC0415
     from streamguard.config import load_run_config  # noqa: PLC0415
     from streamguard.pipeline import run_pipeline  # noqa: PLC0415
 
@@ -75,7 +76,7 @@ def run(topic: str | None, bootstrap: str | None, start: str | None, max_events:
              "n_estimators": n_estimators, "random_state": random_state, "outlier_mads": outlier_mads,
              "engine": engine, "spark_master": spark_master}
     config = load_run_config(flags=flags, config_file=config_file)
-    result = run_pipeline(config)
+    result = run_pipeline(config, progress=status_shown())
     print_summary(result.report, result.output)
 
 

@@ -34,6 +34,7 @@ from streamguard.cli._common import bootstrap_option, summary_printed_here
 def seed(topic: str, events: int, partitions: int, seed: int, users: int, anomalous_users: int, days: int,
          invalid_rate: float, key: str, truth_path: Path | None, bootstrap: str | None) -> None:
     """Produce N deterministic security events (with injected anomalous users) to a topic."""
+    from streamguard.cli._live import enabled as status_shown  # noqa: PLC0415
     from streamguard.kafka.bootstrap import resolve_bootstrap  # noqa: PLC0415
     from streamguard.synth.seed import seed_topic  # noqa: PLC0415
 
@@ -42,6 +43,7 @@ def seed(topic: str, events: int, partitions: int, seed: int, users: int, anomal
         result = seed_topic(
             address, topic, events=events, partitions=partitions, seed=seed, users=users,
             anomalous_users=anomalous_users, days=days, invalid_rate=invalid_rate, key=key, truth_path=truth_path,
+            progress=status_shown(),
         )
     click.echo(f"seeded {result.events:,} events ({result.invalid:,} malformed) to {topic} in "
                f"{result.seconds:.1f} s ({result.events_per_s:,.0f} events/s); ground truth: {result.truth_path}")

@@ -180,13 +180,23 @@ def _produce_when_queue_drains(producer: Producer, topic: str, key: bytes, value
 
 @contextmanager
 def _progress(enabled: bool, total: int, topic: str) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar, or nothing when disabled; the yielded ``advance(n)`` moves it on by n messages."""
+    """A transient rich progress bar with the rate on stderr, or nothing when disabled; the yielded ``advance(n)``
+    moves it on by n messages. Transient, so the caller's summary line is the only one left."""
     if not enabled:
         yield lambda n: None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(TextColumn("seeding {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn()) as bar:
-        task = bar.add_task(topic, total=total)
-        yield lambda n: bar.update(task, advance=n)
+                  TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), transient=True,
+                  console=Console(stderr=True)) as bar:
+        task = bar.add_task(topic, total=total, rate="")
+        started = time.perf_counter()
+
+        def advance(n: int) -> None:
+            done = bar.tasks[0].completed + n
+            rate = done / max(time.perf_counter() - started, 1e-6)
+            bar.update(task, advance=n, rate=f"{rate:,.0f} events/s")
+
+        yield advance
