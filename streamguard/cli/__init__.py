@@ -5,6 +5,7 @@ its unpublished output and printing one line."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -51,14 +52,18 @@ def cli(verbose: bool, quiet: bool) -> None:
     -v adds the log and the JVMs' output.
     """
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
-    logging.basicConfig(
-        level=level, format="%(message)s", datefmt="%H:%M:%S",
-        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
-    )
-    for noisy in ("httpx", "urllib3", "docker"):
+    handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False)
+    if not verbose:
+        handler.addFilter(_not_from_py4j)
+    logging.basicConfig(level=level, format="%(message)s", datefmt="%H:%M:%S", handlers=[handler])
+    for noisy in ("py4j", "httpx", "urllib3", "docker"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    # Py4J logs a traceback when Ctrl-C or SIGTERM interrupts a call into the JVM; the CLI says so in one line.
-    logging.getLogger("py4j").setLevel(logging.WARNING if verbose else logging.CRITICAL)
+
+
+def _not_from_py4j(record: logging.LogRecord) -> bool:
+    """Drop Py4J's records: when Ctrl-C or SIGTERM interrupts a call into the JVM, Py4J logs tracebacks (on the root
+    logger, so no logger level holds them back), and the CLI already says what happened in one line."""
+    return f"{os.sep}py4j{os.sep}" not in record.pathname
 
 
 def _register() -> None:
