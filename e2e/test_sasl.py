@@ -159,7 +159,7 @@ def test_kafka_start_with_sasl_through_the_cli_reads_with_the_printed_properties
                             "-o", str(tmp_path / "out"), *flags, env=env)
         assert read.returncode == 0, read.stderr
         report = json.loads((tmp_path / "out" / "anomaly_report.json").read_text())
-        assert report["run"]["events_read"] == 500
+        assert report["run"]["records_read"] == 500
         assert password not in (tmp_path / "out" / "anomaly_report.json").read_text()
 
         wrong = [part.replace(password, "not-the-password") for part in flags]
