@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import confluent_kafka
 from rich.console import Console
+from rich.status import Status
 
 from streamguard.config import RESUME, RunConfig
 from streamguard.contracts.columns import QUARANTINE_REASONS
@@ -45,6 +46,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# What each stage's live status line says while it runs.
+STAGE_LABELS = {"plan": "planning the read", "engine_init": "starting the {engine} engine",
+                "kafka_read": "reading from Kafka", "parse": "parsing", "features": "computing features",
+                "detection": "fitting and scoring", "export": "writing the output"}
+_PROGRESS_EVERY_S = 0.5
+
+
+def _show_progress(line: Status, label: str, engine: Engine, stop: threading.Event) -> None:
+    """Refresh a stage's status line with what the engine reports having done, until ``stop``."""
+    while not stop.wait(_PROGRESS_EVERY_S):
+        done = engine.progress()
+        line.update(f"{label}… {done}" if done else f"{label}…")
+
+
 @dataclass
 class StageClock:
     """Seconds per stage, logged as each one ends; inside a stage the engine translates its errors."""
@@ -56,10 +71,18 @@ class StageClock:
     @contextmanager
     def stage(self, name: str, engine: Engine | None = None) -> Iterator[None]:
         begin = time.perf_counter()
-        status = self.console.status(f"[bold]{name}[/]…") if self.console else nullcontext()
+        label = f"[bold]{STAGE_LABELS.get(name, name).format(engine=engine.name if engine else '')}[/]"
+        status = self.console.status(label + "…") if self.console else nullcontext()
         try:
-            with status, (engine.errors(name) if engine else nullcontext()):
-                yield
+            with status as line, (engine.errors(name) if engine else nullcontext()):
+                stop = threading.Event()
+                if line is not None and engine is not None:
+                    threading.Thread(target=_show_progress, args=(line, label, engine, stop), daemon=True,
+                                     name="stage-progress").start()
+                try:
+                    yield
+                finally:
+                    stop.set()
         finally:
             self.seconds[name] = round(time.perf_counter() - begin, 3)
         log.info("stage %-11s %7.2f s", name, self.seconds[name])

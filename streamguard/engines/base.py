@@ -129,6 +129,11 @@ class Engine(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def progress(self) -> str | None:
+        """What the running stage has done so far, for a live status line (e.g. "120,000 records fetched"); polled
+        from another thread, so it only reads counters. None when there is nothing to say."""
+        return None
+
 
 def top_entries(scored: pd.DataFrame, top_n: int) -> list[dict[str, Any]]:
     """The report's top anomalies from scored rows (highest score first, then by user)."""

@@ -64,6 +64,7 @@ class EmbeddedEngine(Engine):
         self._kafka_properties = KafkaProperties.of(kafka_properties)
         self._workers = workers or os.cpu_count() or 1
         self._raw: list[pa.RecordBatch] = []
+        self._reading: BoundedRead | None = None
         self._parsing: list[Future[pa.RecordBatch]] = []
         self._pool: ProcessPoolExecutor | None = None
         self._classified: pa.Table | None = None
@@ -76,7 +77,7 @@ class EmbeddedEngine(Engine):
         self._db = connect(threads=self._workers, spill_dir=self._spill.name)
 
     def read(self, plan: ReadPlan) -> ReadCounts:
-        reader = BoundedRead(self._bootstrap, plan, properties=self._kafka_properties)
+        reader = self._reading = BoundedRead(self._bootstrap, plan, properties=self._kafka_properties)
         if self._workers < 2 or plan.planned_records < PARALLEL_PARSE_MIN_RECORDS:
             self._raw = list(reader)
             return ReadCounts(records_fetched=reader.records_fetched,
@@ -96,6 +97,7 @@ class EmbeddedEngine(Engine):
         return ReadCounts(records_fetched=reader.records_fetched, records_read=records, accounting=reader.accounting)
 
     def parse(self) -> ParseCounts:
+        self._reading = None
         raw, self._raw = self._raw, []
         parsing, self._parsing = self._parsing, []
         batches = [classify_batch(batch) for batch in raw] + [future.result() for future in parsing]
@@ -134,6 +136,10 @@ class EmbeddedEngine(Engine):
 
     def versions(self) -> dict[str, str]:
         return {"duckdb": duckdb.__version__}
+
+    def progress(self) -> str | None:
+        reading = self._reading
+        return f"{reading.records_fetched:,} records fetched" if reading is not None else None
 
     @contextmanager
     def errors(self, stage: str) -> Iterator[None]:

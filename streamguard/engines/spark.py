@@ -178,6 +178,19 @@ class SparkEngine(Engine):
     def versions(self) -> dict[str, str]:
         return {"spark": self.spark.version}
 
+    def progress(self) -> str | None:
+        if self._spark is None:
+            return None
+        try:
+            tracker = self._spark.sparkContext.statusTracker()
+            stages = [info for info in map(tracker.getStageInfo, tracker.getActiveStageIds()) if info is not None]
+        except Exception:  # noqa: BLE001 - a status line never fails a run (the JVM may be stopping)
+            return None
+        if not stages:
+            return None
+        done, total = sum(info.numCompletedTasks for info in stages), sum(info.numTasks for info in stages)
+        return f"{done}/{total} Spark tasks done"
+
     @contextmanager
     def errors(self, stage: str) -> Iterator[None]:
         try:
