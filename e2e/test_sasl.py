@@ -146,6 +146,8 @@ def test_kafka_start_with_sasl_through_the_cli_reads_with_the_printed_properties
         printed = next(line for line in started.stderr.splitlines() if "--kafka-property" in line).split()
         flags = [part.replace("***", password) if part.startswith("sasl.password=") else part for part in printed]
         assert flags.count("--kafka-property") == 4 and "sasl.username=carol" in flags, printed
+        status = _streamguard("kafka", "status", env=env)
+        assert status.returncode == 0 and "SASL/PLAIN users carol" in status.stdout, status.stdout + status.stderr
 
         props = KafkaProperties(dict(part.split("=", 1) for part in flags if part != "--kafka-property"))
         topic = unique_topic("sasl-cli")

@@ -3,7 +3,7 @@
     >>> with status_line("starting the Kafka broker") as line:
     ...     line.update("starting the Kafka broker: waiting for metadata")
 
-Rich draws it only on a terminal; piped or with ``-q`` nothing is written.
+Rich draws it only on a terminal; piped, or with ``-q``, nothing is written.
 """
 
 from __future__ import annotations
@@ -15,24 +15,14 @@ from typing import Protocol
 
 from rich.console import Console
 
-_console = Console(stderr=True)
-
 
 class StatusLine(Protocol):
-    def update(self, message: str) -> None: ...
+    def update(self, status: str) -> None: ...
 
 
 class _Silent:
-    def update(self, message: str) -> None:
+    def update(self, status: str) -> None:
         pass
-
-
-class _Shown:
-    def __init__(self, status: object) -> None:
-        self._status = status
-
-    def update(self, message: str) -> None:
-        self._status.update(message)  # type: ignore[attr-defined]
 
 
 def enabled() -> bool:
@@ -42,9 +32,9 @@ def enabled() -> bool:
 
 @contextmanager
 def status_line(message: str) -> Iterator[StatusLine]:
-    """A spinner with ``message`` for the duration of the block; ``update`` changes the message."""
+    """A spinner with ``message`` on stderr for the duration of the block; ``update`` changes the message."""
     if not enabled():
         yield _Silent()
         return
-    with _console.status(message) as status:
-        yield _Shown(status)
+    with Console(stderr=True).status(message) as status:
+        yield status

@@ -62,7 +62,8 @@ def status() -> None:
         click.echo("stopped (no state file)")
         sys.exit(1)
     word = "running" if current.running else "not answering" if current.process_alive else "dead"
-    click.echo(f"{word}: {current.state.bootstrap} pid {current.state.pid} log {current.state.log_path}")
+    sasl = f" SASL/PLAIN users {','.join(current.state.sasl_users)}" if current.state.sasl_users else ""
+    click.echo(f"{word}: {current.state.bootstrap}{sasl} pid {current.state.pid} log {current.state.log_path}")
     if not current.running:
         sys.exit(1)
 
