@@ -1,8 +1,10 @@
 """SIGTERM during a run, on either engine, goes down Ctrl-C's path: exit 143 with one line, the run's staging folder
-removed, no helper process left, the previously published output untouched."""
+removed, no helper process left, the previously published output untouched. Sent to the run alone (``kill PID``,
+``docker stop``) or to its whole process group (systemd's default), which ends the helpers at the same moment."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -37,12 +39,14 @@ def _run(topic: str, bootstrap: str, output: Path, engine: str, max_events: int)
     return subprocess.Popen(
         [sys.executable, "-m", "streamguard", "run", "-t", topic, "-b", bootstrap, "--max-events", str(max_events),
          "--engine", engine, "-o", str(output)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
 
 
+@pytest.mark.parametrize("target", ["process", "group"])
 @pytest.mark.parametrize("engine", ["embedded", "spark"])
-def test_sigterm_mid_read_exits_143_and_keeps_the_previous_output(bootstrap, big_topic, tmp_path, engine):  # noqa: F811
+def test_sigterm_mid_read_exits_143_and_keeps_the_previous_output(bootstrap, big_topic, tmp_path, engine,  # noqa: F811
+                                                                 target):
     output = tmp_path / "out"
     previous = _run(big_topic, bootstrap, output, "embedded", 2_000)
     _, stderr = previous.communicate(timeout=300)
@@ -61,7 +65,10 @@ def test_sigterm_mid_read_exits_143_and_keeps_the_previous_output(bootstrap, big
             time.sleep(0.05)
         assert run.poll() is None, f"the run ended before the signal: {run.stderr.read()[-500:]}"
         assert workers, f"the {engine} run never reached its read/parse stage"
-        run.send_signal(signal.SIGTERM)
+        if target == "group":
+            os.killpg(run.pid, signal.SIGTERM)  # the run leads its own session, so its group id is its pid
+        else:
+            run.send_signal(signal.SIGTERM)
         _, stderr = run.communicate(timeout=120)
     finally:
         if run.poll() is None:

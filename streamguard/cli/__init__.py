@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import NoReturn
 
 import click
 from rich.console import Console
@@ -89,24 +90,34 @@ def main(argv: list[str] | None = None) -> None:
     _register()
     try:
         cli.main(args=argv, prog_name="streamguard", standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _exit_interrupted()
     except StreamguardError as exc:
+        if _terminated.is_set():  # e.g. a helper process the same SIGTERM reached failed first
+            _exit_interrupted()
         err_console.print(f"[bold red]error:[/] {_one_line(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        if _terminated.is_set():
-            err_console.print("terminated (SIGTERM)", highlight=False)
-            sys.exit(EXIT_TERMINATED)
-        err_console.print("interrupted", highlight=False)
-        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except Exception as exc:  # a bug or an untranslated third-party error: still one line, unless debugging
+        if _terminated.is_set():
+            _exit_interrupted()
         if logging.getLogger().isEnabledFor(logging.DEBUG):
             raise
         err_console.print(f"[bold red]error:[/] unexpected {type(exc).__name__}: {_one_line(str(exc))} "
                           "(run with -v for the traceback)", highlight=False, soft_wrap=True)
         sys.exit(1)
+
+
+def _exit_interrupted() -> NoReturn:
+    """After Ctrl-C or SIGTERM (whatever failed on the way out: a SIGTERM sent to the whole process group also ends
+    the helpers, whose failure may surface first), one line and 128 + the signal."""
+    if _terminated.is_set():
+        err_console.print("terminated (SIGTERM)", highlight=False)
+        sys.exit(EXIT_TERMINATED)
+    err_console.print("interrupted", highlight=False)
+    sys.exit(EXIT_INTERRUPTED)
 
 
 def _one_line(message: str) -> str:
