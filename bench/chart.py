@@ -179,3 +179,70 @@ def _draw_quality(records: Sequence[Mapping[str, Any]], axis: Any, markers: str)
     axis.set_xticks(range(len(records)), [_label({**r, "date": r.get("recorded_at", "")}) for r in records],
                     fontsize=8)
     axis.set_xlim(-0.5, max(len(records) - 0.5, 0.5))
+
+
+def render_scale(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """The scale benchmark's cost curves (bench/scale.py), log-log: per axis, seconds per stage and peak tree RSS
+    per stage against the axis, embedded solid and Spark dashed. Later records replace earlier figures of the same
+    engine and point, so a run that measured only some points adds to what was measured before."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    from bench.scale_model import CENTRE, SECONDS_FLOOR, STAGES, Point, axis_points  # noqa: PLC0415
+
+    results: dict[str, dict[str, Any]] = {}
+    axes: dict[str, list[int]] = {}
+    for record in records:
+        for engine, by_point in record["results"].items():
+            results.setdefault(engine, {}).update(by_point)
+        for axis, values in record["settings"]["axes"].items():
+            axes[axis] = sorted(set(axes.get(axis, [])) | set(values))
+    centre = Point(**records[-1]["settings"]["centre"]) if records else CENTRE
+    titles = {"partitions": "partitions (slice {events:,}, {users:,} users)",
+              "events": "events read (slice; {partitions} partitions, {users:,} users)",
+              "users": "users in the topic ({partitions} partitions, slice {events:,})"}
+    fig, panels = plt.subplots(len(axes), 2, figsize=(14, 4.6 * len(axes)), squeeze=False)
+    styles = {"embedded": "-", "spark": "--"}
+    for row, (axis, values) in enumerate(axes.items()):
+        seconds_ax, rss_ax = panels[row]
+        for engine, by_point in sorted(results.items()):
+            measured = [(p.value(axis), by_point[p.key]) for p in axis_points(axis, values, centre)
+                        if p.key in by_point]
+            if not measured:
+                continue
+            xs = [x for x, _ in measured]
+            for n, stage in enumerate(STAGES):
+                color = "black" if stage == "total" else f"C{n}"
+                seconds_ax.plot(xs, [max(f["stage_seconds"][stage], SECONDS_FLOOR) for _, f in measured],
+                                styles.get(engine, ":"), marker="o", markersize=3, color=color,
+                                linewidth=2 if stage == "total" else 1, label=f"{engine} {stage}")
+                if stage != "total" and all(stage in f["stage_rss_mb"] for _, f in measured):
+                    rss_ax.plot(xs, [f["stage_rss_mb"][stage] for _, f in measured], styles.get(engine, ":"),
+                                marker="o", markersize=3, color=color, linewidth=1, label=f"{engine} {stage}")
+            rss_ax.plot(xs, [f["peak_tree_rss_mb"] for _, f in measured], styles.get(engine, ":"), marker="s",
+                        color="black", linewidth=2, label=f"{engine} peak (whole run)")
+        label = titles[axis].format(partitions=centre.partitions, events=centre.events, users=centre.users)
+        for panel, ylabel in ((seconds_ax, "seconds (median)"), (rss_ax, "peak tree RSS, MB")):
+            panel.set_xscale("log")
+            panel.set_yscale("log")
+            panel.set_xlabel(label)
+            panel.set_ylabel(ylabel)
+            panel.grid(True, which="both", alpha=0.3)
+        seconds_ax.set_title(f"Seconds per stage against {axis} (embedded solid, Spark local[*] dashed)", fontsize=10)
+        rss_ax.set_title(f"Peak memory of the process tree during each stage against {axis}", fontsize=10)
+    if axes:
+        handles, labels = panels[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=8, fontsize=7)
+    latest = records[-1] if records else None
+    if latest:
+        load = latest["machine"].get("load_avg_start")
+        fig.suptitle(f"Scale: cold streamguard run, per stage (latest run {str(latest['date'])[:16]} UTC, commit "
+                     f"{str(latest['commit'].get('id') or '?')[:7]}, {latest['machine']['cpu_count']} CPUs, load "
+                     f"{load[0] if load else '?'} at start)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

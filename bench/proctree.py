@@ -17,9 +17,10 @@ the tree needs; and a spike shorter than the interval can fall between two sampl
 The result (``--result``, JSON) holds ``seconds`` (spawn to the last exit), ``main_seconds`` (spawn to the
 command's own exit), ``returncode``, ``peak_tree_rss_mb``, ``peak_tree_by_name`` (that peak split by process name),
 ``samples`` and ``processes`` (each reaped process: ``pid``, ``name``, ``maxrss_mb``, ``exit_seconds``, CPU
-seconds). The command's output goes to this wrapper's stdout/stderr. Exit status: the command's, or 124 when it
-(or a lingering descendant) had to be killed. Standard library only, so the wrapper costs little next to what it
-measures.
+seconds); with ``--timeline`` also ``timeline``, every sample as ``[unix time, tree RSS MB]`` (the scale
+benchmark splits the peak by pipeline stage with it). The command's output goes to this wrapper's stdout/stderr.
+Exit status: the command's, or 124 when it (or a lingering descendant) had to be killed. Standard library only, so
+the wrapper costs little next to what it measures.
 """
 
 from __future__ import annotations
@@ -99,9 +100,10 @@ def tree_rss(tree: dict[int, tuple[int, str]]) -> dict[str, int]:
 class TreeSampler(threading.Thread):
     """Samples the summed RSS of this process's descendants until :meth:`stop`; keeps the peak."""
 
-    def __init__(self, interval: float) -> None:
+    def __init__(self, interval: float, *, timeline: bool = False) -> None:
         super().__init__(daemon=True)
         self.interval = interval
+        self.timeline: list[tuple[float, float]] | None = [] if timeline else None
         self.peak = 0
         self.peak_by_name: dict[str, int] = {}
         self.samples = 0
@@ -120,6 +122,8 @@ class TreeSampler(threading.Thread):
         by_name = tree_rss(tree)
         total = sum(by_name.values())
         self.samples += 1
+        if self.timeline is not None:
+            self.timeline.append((round(time.time(), 3), round(total / _MB, 1)))
         if total > self.peak:
             self.peak, self.peak_by_name = total, by_name
 
@@ -160,10 +164,10 @@ class _Watchdog(threading.Thread):
             self.killed = sorted(set(self.killed) | set(_kill_tree(signal.SIGKILL)))
 
 
-def run(command: list[str], *, interval: float, timeout: float, linger: float) -> dict:
+def run(command: list[str], *, interval: float, timeout: float, linger: float, timeline: bool = False) -> dict:
     """Run ``command`` to the end of its whole process tree (see the module docstring)."""
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    sampler = TreeSampler(interval)
+    sampler = TreeSampler(interval, timeline=timeline)
     watchdog = _Watchdog(timeout, linger)
     began = time.perf_counter()
     child = subprocess.Popen(command, start_new_session=True)  # noqa: S603 - the caller's own command
@@ -192,6 +196,7 @@ def run(command: list[str], *, interval: float, timeout: float, linger: float) -
         "peak_tree_rss_mb": round(sampler.peak / _MB, 1),
         "peak_tree_by_name": {name: round(size / _MB, 1) for name, size in sorted(sampler.peak_by_name.items())},
         "samples": sampler.samples, "sample_interval": interval, "processes": processes,
+        **({"timeline": sampler.timeline} if sampler.timeline is not None else {}),
     }
 
 
@@ -202,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600, help="kill the tree after this many s")
     parser.add_argument("--linger", type=float, default=60,
                         help="kill descendants still alive this many s after the command exited")
+    parser.add_argument("--timeline", action="store_true", help="also keep every sample (unix time, tree RSS MB)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -215,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    result = run(command, interval=args.interval, timeout=args.timeout, linger=args.linger)
+    result = run(command, interval=args.interval, timeout=args.timeout, linger=args.linger, timeline=args.timeline)
     args.result.write_text(json.dumps(result, indent=1) + "\n")
     if result["killed"]:
         return EXIT_KILLED
