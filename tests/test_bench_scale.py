@@ -147,3 +147,21 @@ def test_slopes_use_only_the_points_measured():
     results = {"embedded": {Point(4, 1_000, 50).key: point_figures([_sample(0.1, 10.0)])}}
     fitted = slopes(results, {"events": (1_000, 100_000)})
     assert fitted["embedded"]["events"]["seconds"]["total"] is None
+
+
+def test_plan_jitter_finds_the_longest_silence_in_librdkafka_s_debug_log():
+    from bench.plan_jitter import longest_gap
+
+    log = "\n".join([
+        "%7|100.010|SEND|rdkafka#producer-1| [thrd:b/1]: b/1: Sent MetadataRequest (v13)",
+        "%7|100.020|RECV|rdkafka#producer-1| [thrd:b/1]: b/1: Received MetadataResponse (v13)",
+        "%7|100.030|SEND|rdkafka#producer-1| [thrd:b/1]: b/1: Sent ListOffsetsRequest (v7)",
+        "not a debug line",
+        "%7|100.530|RECV|rdkafka#producer-1| [thrd:b/1]: b/1: Received ListOffsetsResponse (v7)",
+        "%7|101.900|DESTROY|rdkafka#producer-1| [thrd:app]: after the plan: ignored",
+    ])
+    gap, around = longest_gap(log, began=100.0, ended=100.6)
+    assert gap == pytest.approx(0.5)
+    assert around[0].startswith("SEND: ") and "ListOffsetsRequest" in around[0]
+    assert around[1].startswith("RECV: ") and "ListOffsetsResponse" in around[1]
+    assert longest_gap("", began=5.0, ended=5.25) == (0.25, ["plan starts", "plan ends"])
