@@ -161,6 +161,7 @@ def run_once(bootstrap: str, topic: str, point: Point, engine: str) -> dict[str,
         "events_read": run["events_read"], "records_scanned": run["records_scanned"],
         "users_found": report["total_users"], "stage_seconds": run["stage_seconds"],
         "peak_tree_rss_mb": tree["peak_tree_rss_mb"], "peak_by_name": tree["peak_tree_by_name"],
+        "cpu_seconds": round(sum(p["user_seconds"] + p["system_seconds"] for p in tree["processes"]), 2),
         "stage_rss_mb": stage_peaks(timeline, stage_windows(ends)),
         "load_avg": [load_before, _load()],
     }

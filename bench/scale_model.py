@@ -137,6 +137,9 @@ def point_figures(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {"rounds": len(samples), "events_read": first["events_read"], "records_scanned": first["records_scanned"],
             "users_found": first.get("users_found"),
             "wall_seconds": round(median([s["seconds"] for s in samples]), 3),
+            # CPU seconds of every process of the tree (user + system): what the work costs whatever the load
+            "cpu_seconds": (round(median([s["cpu_seconds"] for s in samples]), 2)
+                            if all("cpu_seconds" in s for s in samples) else None),
             "stage_seconds": stages,
             "peak_tree_rss_mb": round(median([s["peak_tree_rss_mb"] for s in samples]), 1),
             "stage_rss_mb": rss_stages,
