@@ -259,6 +259,23 @@ def record_from_raw(raw: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
+def print_table(record: Mapping[str, Any]) -> None:
+    """Per engine and point: median seconds per stage, wall seconds, peak tree RSS, load average at the start."""
+    head = " ".join(f"{name[:9]:>9}" for name in STAGES)
+    for engine, by_point in record["results"].items():
+        print(f"{engine}: {'point':<20} {head} {'wall':>8} {'peak MB':>8} {'load':>5}")
+        for key, figures in sorted(by_point.items(), key=lambda item: Point(*_coordinates(item[0]))):
+            stages = " ".join(f"{figures['stage_seconds'][name]:9.2f}" for name in STAGES)
+            load = figures["load_avg"][0][0][0] if figures["load_avg"] and figures["load_avg"][0][0] else "?"
+            print(f"{'':<{len(engine) + 2}}{key:<20} {stages} {figures['wall_seconds']:8.1f} "
+                  f"{figures['peak_tree_rss_mb']:8,.0f} {load:>5}")
+
+
+def _coordinates(key: str) -> tuple[int, int, int]:
+    partitions, events, users = (int(part[1:]) for part in key.split("-"))
+    return partitions, events, users
+
+
 def print_slopes(record: Mapping[str, Any]) -> None:
     from bench.scale_model import growth_word  # noqa: PLC0415
 
@@ -325,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.seed_only:
             return 0
     record = record_from_raw(raw)
+    print_table(record)
     print_slopes(record)
     if record["missing"]:
         print(f"not measured: {', '.join(m['engine'] + '/' + m['point'] for m in record['missing'])}")
