@@ -237,10 +237,12 @@ def render_scale(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
         fig.legend(handles, labels, loc="lower center", ncol=8, fontsize=7)
     latest = records[-1] if records else None
     if latest:
-        load = latest["machine"].get("load_avg_start")
+        loads = [load[0][0] for by_point in latest["results"].values() for figures in by_point.values()
+                 for load in figures["load_avg"] if load and load[0]]
+        span = f"{min(loads):.0f}–{max(loads):.0f}" if loads else "?"
         fig.suptitle(f"Scale: cold streamguard run, per stage (latest run {str(latest['date'])[:16]} UTC, commit "
-                     f"{str(latest['commit'].get('id') or '?')[:7]}, {latest['machine']['cpu_count']} CPUs, load "
-                     f"{load[0] if load else '?'} at start)", fontsize=11)
+                     f"{str(latest['commit'].get('id') or '?')[:7]}, {latest['machine']['cpu_count']} shared CPUs "
+                     f"at load average {span})", fontsize=11)
     fig.tight_layout(rect=(0, 0.05, 1, 0.97))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
