@@ -288,6 +288,20 @@ def print_slopes(record: Mapping[str, Any]) -> None:
                   f" ({growth_word(fitted['seconds'].get('total'))} total)")
 
 
+def slopes_markdown(record: Mapping[str, Any]) -> str:
+    """The record's slopes as a markdown table: a row per engine and axis, a column per stage and for peak RSS."""
+    lines = ["| engine | axis | fit | " + " | ".join(STAGES) + " | peak RSS |",
+             "|---|---|---|" + "---:|" * (len(STAGES) + 1)]
+    for engine, by_axis in record["slopes"].items():
+        for axis, fitted in by_axis.items():
+            for fit, key in (("all points", "seconds"), ("two largest", "seconds_top")):
+                cells = [fitted[key].get(stage) for stage in STAGES]
+                cells.append(fitted["rss"].get("peak") if key == "seconds" else None)
+                text = " | ".join("–" if c is None else f"{c:+.2f}" for c in cells)
+                lines.append(f"| {engine} | {axis} | {fit} | {text} |")
+    return "\n".join(lines)
+
+
 def load_history(path: Path = HISTORY_FILE) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -311,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed-only", action="store_true", help="seed or check the topics, then stop")
     parser.add_argument("--record-from", type=Path, help="record a raw JSON of an earlier (interrupted) run")
     parser.add_argument("--chart-only", action="store_true", help="redraw the chart from the history")
+    parser.add_argument("--markdown", action="store_true", help="also print the slopes as a markdown table")
     parser.add_argument("--no-history", action="store_true", help="do not append a record or redraw the chart")
     parser.add_argument("--history", type=Path, default=HISTORY_FILE)
     parser.add_argument("--chart", type=Path, default=CHART_FILE)
@@ -344,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     record = record_from_raw(raw)
     print_table(record)
     print_slopes(record)
+    if args.markdown:
+        print(slopes_markdown(record))
     if record["missing"]:
         print(f"not measured: {', '.join(m['engine'] + '/' + m['point'] for m in record['missing'])}")
     if not args.no_history:

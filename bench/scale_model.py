@@ -148,22 +148,27 @@ def point_figures(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def slopes(results: Mapping[str, Mapping[str, Mapping[str, Any]]], axes: Mapping[str, Iterable[int]],
            centre: Point = CENTRE) -> dict[str, dict[str, dict[str, dict[str, float | None]]]]:
-    """Fitted log-log slopes: engine -> axis -> {"seconds": {stage: slope}, "rss": {stage or "peak": slope}}.
+    """Fitted log-log slopes: engine -> axis -> {"seconds": {stage: slope}, "rss": {stage or "peak": slope},
+    "seconds_top": {stage: slope}}.
 
+    ``seconds`` fits every point of the axis; ``seconds_top`` only its two largest, where the work outweighs the
+    fixed costs that flatten the small points (a stage that costs c + k·x has slope 1 only once k·x dominates c).
     ``results`` is engine -> point key -> :func:`point_figures`; an axis uses whichever of its points were measured.
     """
     fitted: dict[str, dict[str, dict[str, dict[str, float | None]]]] = {}
     for engine, by_point in results.items():
         for axis, values in axes.items():
-            measured = [(p.value(axis), by_point[p.key]) for p in axis_points(axis, values, centre)
-                        if p.key in by_point]
+            measured = sorted(((p.value(axis), by_point[p.key]) for p in axis_points(axis, values, centre)
+                               if p.key in by_point), key=lambda pair: pair[0])
             xs = [x for x, _ in measured]
             seconds = {stage: loglog_slope(xs, [f["stage_seconds"][stage] for _, f in measured]) for stage in STAGES}
+            top = {stage: loglog_slope(xs[-2:], [f["stage_seconds"][stage] for _, f in measured[-2:]])
+                   for stage in STAGES}
             rss: dict[str, float | None] = {"peak": loglog_slope(xs, [f["peak_tree_rss_mb"] for _, f in measured])}
             for stage in PIPELINE_STAGES:
                 if all(stage in f["stage_rss_mb"] for _, f in measured):
                     rss[stage] = loglog_slope(xs, [f["stage_rss_mb"][stage] for _, f in measured])
-            fitted.setdefault(engine, {})[axis] = {"seconds": seconds, "rss": rss}
+            fitted.setdefault(engine, {})[axis] = {"seconds": seconds, "rss": rss, "seconds_top": top}
     return fitted
 
 

@@ -165,3 +165,12 @@ def test_plan_jitter_finds_the_longest_silence_in_librdkafka_s_debug_log():
     assert around[0].startswith("SEND: ") and "ListOffsetsRequest" in around[0]
     assert around[1].startswith("RECV: ") and "ListOffsetsResponse" in around[1]
     assert longest_gap("", began=5.0, ended=5.25) == (0.25, ["plan starts", "plan ends"])
+
+
+def test_the_top_slope_sees_linear_growth_that_a_fixed_cost_hides_at_small_points():
+    # seconds = 2 + 1e-5 per record: flat at 1k, linear by 10M
+    results = {"embedded": {Point(4, n, 50).key: point_figures([_sample(2.0 + 1e-5 * n, 100.0)])
+                            for n in (1_000, 100_000, 1_000_000, 10_000_000)}}
+    fitted = slopes(results, {"events": (1_000, 100_000, 1_000_000, 10_000_000)})["embedded"]["events"]
+    assert fitted["seconds_top"]["kafka_read"] == 0.93  # log10(102 / 12)
+    assert fitted["seconds"]["kafka_read"] < fitted["seconds_top"]["kafka_read"]
