@@ -147,10 +147,11 @@ def run_once(bootstrap: str, topic: str, point: Point, engine: str) -> dict[str,
             raise ScaleRunFailed(f"{engine}/{point.key}: no readable {_REPORT} ({exc}):\n{tail}") from exc
         ends = [tuple(json.loads(line)) for line in stages_file.read_text().splitlines() if line.strip()]
     run = report["run"]
+    records_read = run["records_read"] if "records_read" in run else run["events_read"]  # report v2, v1
     if run["engine"] != engine:
         raise ScaleRunFailed(f"{engine}/{point.key}: the report says the {run['engine']} engine ran")
-    if run["events_read"] != point.events or run["records_scanned"] != point.events:
-        raise ScaleRunFailed(f"{engine}/{point.key}: read {run['events_read']:,} events "
+    if records_read != point.events or run["records_scanned"] != point.events:
+        raise ScaleRunFailed(f"{engine}/{point.key}: read {records_read:,} events "
                              f"({run['records_scanned']:,} fetched), expected exactly {point.events:,}")
     missing = [stage for stage in PIPELINE_STAGES if stage not in {name for name, _, _ in ends}]
     if missing:
@@ -158,7 +159,7 @@ def run_once(bootstrap: str, topic: str, point: Point, engine: str) -> dict[str,
     timeline = [(at, rss) for at, rss in tree["timeline"]]
     return {
         "engine": engine, "point": point.key, "seconds": tree["seconds"], "main_seconds": tree["main_seconds"],
-        "events_read": run["events_read"], "records_scanned": run["records_scanned"],
+        "events_read": records_read, "records_scanned": run["records_scanned"],
         "users_found": report["total_users"], "stage_seconds": run["stage_seconds"],
         "peak_tree_rss_mb": tree["peak_tree_rss_mb"], "peak_by_name": tree["peak_tree_by_name"],
         "cpu_seconds": round(sum(p["user_seconds"] + p["system_seconds"] for p in tree["processes"]), 2),
