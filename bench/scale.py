@@ -198,6 +198,7 @@ def measure(args: argparse.Namespace, raw_path: Path) -> dict[str, Any]:
         "date": datetime.now(UTC).isoformat(), "commit": commit_info(), "machine_start": machine_info(),
         "broker": broker_kind(), "versions": versions(broker=broker_kind()),
         "settings": {"axes": axes, "centre": dataclasses.asdict(CENTRE), "engines": list(args.engines),
+                     "driver_memory": os.environ.get("STREAMGUARD_SPARK_DRIVER_MEMORY") or "default (4g)",
                      "rounds": args.rounds, "big_events": BIG_EVENTS, "big_rounds": 1, "warmup_runs": args.warmup,
                      "spark_master": SPARK_MASTER, "sample_interval": SAMPLE_INTERVAL,
                      "max_minutes": args.max_minutes,
