@@ -15,7 +15,7 @@ fails. The engines are interleaved (each point: embedded, then Spark) and the lo
 sample, since this machine is shared.
 
 Topics (``scale-<events>e-<partitions>p-<users>u-s42``, keyed by event so every partition holds records) are seeded
-once on the benchmark broker of ``bench/topics.py`` with its data in ``.streamguard/scale-kafka`` (or
+once on the benchmark broker of ``bench/topics.py`` with its data in ``$STREAMGUARD_STATE_DIR/scale-kafka`` (or
 ``STREAMGUARD_BENCH_KAFKA_DIR``, or ``STREAMGUARD_KAFKA_BOOTSTRAP``'s cluster) and reused. ``--max-minutes`` stops
 starting new runs past a budget; what was measured is recorded and what was not is listed under ``missing``. The
 raw samples are written to ``.benchmarks/scale-<UTC>.json`` after every run, so an interrupted run can still be
@@ -54,13 +54,14 @@ from bench.scale_model import (
     stage_windows,
     topic_for,
 )
+from streamguard._proc import state_dir
 
 log = logging.getLogger("bench.scale")
 
 REPO = Path(__file__).resolve().parent.parent
 HISTORY_FILE = REPO / "bench" / "history" / "scale.jsonl"
 CHART_FILE = REPO / "bench" / "history" / "scale.png"
-DATA_DIR = Path(".streamguard") / "scale-kafka"
+DATA_STATE, TRUTH_STATE = "scale-kafka", "scale-truth"  # parts of the state dir (streamguard._proc.state_dir)
 SPARK_MASTER = "local[*]"
 SAMPLE_INTERVAL = 0.1
 ROUNDS = 2
@@ -93,7 +94,7 @@ def ensure_topic(bootstrap: str, spec: TopicSpec) -> float | None:
     anomalous = max(1, min(5, spec.users // 10))
     result = seed_topic(bootstrap, spec.name, events=spec.events, partitions=spec.partitions, users=spec.users,
                         anomalous_users=anomalous, key="event_id", progress=False,
-                        truth_path=Path(".streamguard") / "scale-truth" / f"{spec.name}.json")
+                        truth_path=state_dir(TRUTH_STATE) / f"{spec.name}.json")
     log.info("seeded %s in %.1f s (%s events/s)", spec.name, result.seconds, f"{result.events_per_s:,.0f}")
     return round(result.seconds, 2)
 
@@ -206,7 +207,7 @@ def measure(args: argparse.Namespace, raw_path: Path) -> dict[str, Any]:
         "topics": {}, "warmup": [], "samples": [], "failures": [], "missing": [],
     }
     began = time.monotonic()
-    data_dir = Path(os.environ.get("STREAMGUARD_BENCH_KAFKA_DIR") or DATA_DIR)
+    data_dir = Path(os.environ.get("STREAMGUARD_BENCH_KAFKA_DIR") or state_dir(DATA_STATE))
     with bench_broker(data_dir) as broker:
         specs = {point: topic_for(point, axes) for point in points(axes)}
         for spec in sorted(set(specs.values()), key=lambda s: s.events):
