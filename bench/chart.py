@@ -183,8 +183,9 @@ def _draw_quality(records: Sequence[Mapping[str, Any]], axis: Any, markers: str)
 
 def render_scale(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
     """The scale benchmark's cost curves (bench/scale.py), log-log: per axis, seconds per stage and peak tree RSS
-    per stage against the axis, embedded solid and Spark dashed. Later records replace earlier figures of the same
-    engine and point, so a run that measured only some points adds to what was measured before."""
+    per stage against the axis, embedded solid and Spark dashed. For each axis, later records that measured that axis
+    replace earlier figures of the same engine and point, so a run that measured only some points of an axis adds to
+    what was measured before, and a centre point measured for one axis does not move the curves of the others."""
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
@@ -192,13 +193,13 @@ def render_scale(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
 
     from bench.scale_model import CENTRE, SECONDS_FLOOR, STAGES, Point, axis_points  # noqa: PLC0415
 
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, dict[str, dict[str, Any]]] = {}  # axis -> engine -> point key -> figures
     axes: dict[str, list[int]] = {}
     for record in records:
-        for engine, by_point in record["results"].items():
-            results.setdefault(engine, {}).update(by_point)
         for axis, values in record["settings"]["axes"].items():
             axes[axis] = sorted(set(axes.get(axis, [])) | set(values))
+            for engine, by_point in record["results"].items():
+                results.setdefault(axis, {}).setdefault(engine, {}).update(by_point)
     centre = Point(**records[-1]["settings"]["centre"]) if records else CENTRE
     titles = {"partitions": "partitions (slice {events:,}, {users:,} users)",
               "events": "events read (slice; {partitions} partitions, {users:,} users)",
@@ -207,7 +208,7 @@ def render_scale(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
     styles = {"embedded": "-", "spark": "--"}
     for row, (axis, values) in enumerate(axes.items()):
         seconds_ax, rss_ax = panels[row]
-        for engine, by_point in sorted(results.items()):
+        for engine, by_point in sorted(results.get(axis, {}).items()):
             measured = [(p.value(axis), by_point[p.key]) for p in axis_points(axis, values, centre)
                         if p.key in by_point]
             if not measured:
@@ -237,12 +238,12 @@ def render_scale(records: Sequence[Mapping[str, Any]], path: Path) -> Path:
         fig.legend(handles, labels, loc="lower center", ncol=8, fontsize=7)
     latest = records[-1] if records else None
     if latest:
-        loads = [load[0][0] for by_point in latest["results"].values() for figures in by_point.values()
-                 for load in figures["load_avg"] if load and load[0]]
+        loads = [load[0][0] for record in records for by_point in record["results"].values()
+                 for figures in by_point.values() for load in figures["load_avg"] if load and load[0]]
         span = f"{min(loads):.0f}–{max(loads):.0f}" if loads else "?"
-        fig.suptitle(f"Scale: cold streamguard run, per stage (latest run {str(latest['date'])[:16]} UTC, commit "
-                     f"{str(latest['commit'].get('id') or '?')[:7]}, {latest['machine']['cpu_count']} shared CPUs "
-                     f"at load average {span})", fontsize=11)
+        fig.suptitle(f"Scale: cold streamguard run, per stage ({len(records)} run(s), latest "
+                     f"{str(latest['date'])[:16]} UTC, commit {str(latest['commit'].get('id') or '?')[:7]}; "
+                     f"{latest['machine']['cpu_count']} shared CPUs at load average {span})", fontsize=11)
     fig.tight_layout(rect=(0, 0.05, 1, 0.97))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)

@@ -174,3 +174,12 @@ def test_the_top_slope_sees_linear_growth_that_a_fixed_cost_hides_at_small_point
     fitted = slopes(results, {"events": (1_000, 100_000, 1_000_000, 10_000_000)})["embedded"]["events"]
     assert fitted["seconds_top"]["kafka_read"] == 0.93  # log10(102 / 12)
     assert fitted["seconds"]["kafka_read"] < fitted["seconds_top"]["kafka_read"]
+
+
+def test_the_chart_draws_the_recorded_history(tmp_path):
+    from bench.chart import render_scale
+
+    records = scale.load_history()
+    assert records, "bench/history/scale.jsonl holds the first record"
+    path = render_scale(records, tmp_path / "scale.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
