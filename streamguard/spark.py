@@ -52,7 +52,7 @@ def spark_session(
     conf = {
         "spark.master": master,
         "spark.app.name": app_name,
-        "spark.driver.memory": os.environ.get(ENV_DRIVER_MEMORY, DEFAULT_DRIVER_MEMORY),
+        "spark.driver.memory": driver_memory(),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(shuffle_partitions),
         "spark.ui.enabled": "false",
@@ -77,6 +77,11 @@ def spark_session(
     session.sparkContext.setLogLevel("INFO" if verbose else "WARN")
     log.info("spark %s session on %s", session.version, master)
     return session
+
+
+def driver_memory() -> str:
+    """The driver heap a Spark JVM this process starts gets (``STREAMGUARD_SPARK_DRIVER_MEMORY``, default 4g)."""
+    return os.environ.get(ENV_DRIVER_MEMORY) or DEFAULT_DRIVER_MEMORY
 
 
 def jvm_log_path() -> Path:

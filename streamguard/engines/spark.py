@@ -43,7 +43,13 @@ from streamguard.features import feature_sql
 from streamguard.kafka.plan import ReadPlan
 from streamguard.kafka.properties import KafkaProperties
 from streamguard.kafka.read import read_exact
-from streamguard.spark import spark_session
+from streamguard.spark import (
+    DEFAULT_SHUFFLE_PARTITIONS,
+    ENV_DRIVER_MEMORY,
+    driver_memory,
+    jvm_log_path,
+    spark_session,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +112,8 @@ class SparkEngine(Engine):
         records = read.accounting.records_read
         if plan.strategy == "bounded":
             raw = raw.coalesce(max(1, min(len(plan.ranges), -(-records // RECORDS_PER_TASK))))
+        self.spark.conf.set("spark.sql.shuffle.partitions",
+                            str(shuffle_partitions(records, self.spark.sparkContext.defaultParallelism)))
         self._raw = raw
         return ReadCounts(records_fetched=read.records_fetched, records_read=records, accounting=read.accounting)
 
@@ -198,6 +206,11 @@ class SparkEngine(Engine):
         except StreamguardError:
             raise
         except Exception as exc:
+            if _jvm_gone(exc):
+                raise stage_error(stage)(
+                    f"{stage} failed: Spark's JVM went away ({type(exc).__name__}); the usual cause is the driver "
+                    f"running out of memory: raise {ENV_DRIVER_MEMORY} (now {driver_memory()}); the JVM's output is "
+                    f"in {jvm_log_path()}") from exc
             if not _is_spark_error(exc):
                 raise
             message = _spark_message(exc)
@@ -214,7 +227,12 @@ class SparkEngine(Engine):
                 log.debug("could not unpersist a cached frame: %s", exc)
         self._cached.clear()
         if self._owns_session and self._spark is not None:
-            self._spark.stop()
+            try:
+                self._spark.stop()
+            except Exception as exc:  # noqa: BLE001 - a JVM that died already; the run's own error says so
+                if not _jvm_gone(exc):
+                    raise
+                log.debug("the Spark session could not be stopped: %s", exc)
             self._spark = None
 
     def _persist(self, frame: DataFrame) -> DataFrame:
@@ -247,6 +265,21 @@ def _spark_message(exc: BaseException) -> str:
     text = _spark_text(exc)
     first_line = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     return first_line[:300]
+
+
+def shuffle_partitions(records: int, parallelism: int) -> int:
+    """Tasks for the features' per-user aggregation: every core of the cluster busy, and one per
+    ``RECORDS_PER_TASK`` records past that, so the stage grows with the slice and the cluster (a fixed count would
+    leave most executors of a large cluster idle; adaptive execution can merge shuffle partitions, not add them)."""
+    return max(DEFAULT_SHUFFLE_PARTITIONS, parallelism, -(-records // RECORDS_PER_TASK))
+
+
+def _jvm_gone(exc: BaseException) -> bool:
+    """Whether ``exc`` says PySpark lost its JVM (killed, or dead of an OutOfMemoryError) rather than a job failing."""
+    from py4j.protocol import Py4JNetworkError  # noqa: PLC0415
+
+    return isinstance(exc, Py4JNetworkError | ConnectionError) or (
+        _is_spark_error(exc) and "Answer from Java side is empty" in str(exc))
 
 
 def _is_spark_error(exc: BaseException) -> bool:

@@ -1,0 +1,63 @@
+"""Spark's JVM dying mid-run (killed, or dead of an OutOfMemoryError as a 4 GB driver is at 10M events in local
+mode): the run ends with the stage's exit code and one line that says the JVM went away and what to do, leaves no
+staging folder and no process behind, and keeps the previously published output."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from e2e.test_interrupt import EVENTS, _descendants, big_topic  # noqa: F401 - the topic is a shared fixture
+from e2e.test_terminate import _command_line, _run, _running
+from streamguard.errors import DataError, ReadError
+from streamguard.report import REPORT_FILE
+
+JVM = "org.apache.spark.deploy.SparkSubmit"
+
+
+def test_a_killed_spark_jvm_ends_the_run_with_one_line_and_keeps_the_previous_output(  # noqa: F811
+        bootstrap, big_topic, tmp_path):
+    output = tmp_path / "out"
+    previous = _run(big_topic, bootstrap, output, "embedded", 2_000)
+    _, stderr = previous.communicate(timeout=300)
+    assert previous.returncode == 0, stderr[-1000:]
+    published = output.resolve()
+    report_before = (output / REPORT_FILE).read_text()
+
+    run = _run(big_topic, bootstrap, output, "spark", EVENTS)
+    seen: set[int] = set()
+    try:
+        deadline = time.monotonic() + 240  # a bound for the parse stage to begin, not a timing assert
+        jvm: list[int] = []
+        workers: list[int] = []
+        while time.monotonic() < deadline and run.poll() is None and not (jvm and workers):
+            seen |= _descendants(run.pid)
+            jvm = [pid for pid in seen if JVM in _command_line(pid)]
+            workers = [pid for pid in seen if "pyspark.daemon" in _command_line(pid)]
+            time.sleep(0.05)
+        assert run.poll() is None, f"the run ended before the JVM was killed: {run.stderr.read()[-500:]}"
+        assert jvm and workers, "the Spark run never reached its parse stage"
+        os.kill(jvm[0], signal.SIGKILL)
+        _, stderr = run.communicate(timeout=180)
+    finally:
+        if run.poll() is None:
+            run.kill()
+
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert run.returncode in (ReadError.exit_code, DataError.exit_code), stderr[-2000:]
+    assert lines[-1].startswith("error: ") and "Spark's JVM went away" in lines[-1], stderr[-2000:]
+    assert "STREAMGUARD_SPARK_DRIVER_MEMORY" in lines[-1], lines[-1]
+    assert "Traceback" not in stderr, stderr[-2000:]
+
+    left = {pid for pid in seen if _running(pid)}
+    deadline = time.monotonic() + 30  # Python workers notice their JVM is gone; a bound, not a timing assert
+    while left and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = {pid for pid in left if _running(pid)}
+    assert not left, f"processes outlived the run: {[(p, _command_line(p)[:80]) for p in left]}"
+
+    assert output.resolve() == published
+    assert (output / REPORT_FILE).read_text() == report_before
+    assert [p.name for p in Path(f"{output}.runs").iterdir()] == [published.name]
