@@ -17,8 +17,8 @@ from streamguard.report import REPORT_FILE
 JVM = "org.apache.spark.deploy.SparkSubmit"
 
 
-def test_a_killed_spark_jvm_ends_the_run_with_one_line_and_keeps_the_previous_output(  # noqa: F811
-        bootstrap, big_topic, tmp_path):
+def test_a_killed_spark_jvm_ends_the_run_with_one_line_and_keeps_the_previous_output(
+        bootstrap, big_topic, tmp_path):  # noqa: F811 - the fixture imported above
     output = tmp_path / "out"
     previous = _run(big_topic, bootstrap, output, "embedded", 2_000)
     _, stderr = previous.communicate(timeout=300)
