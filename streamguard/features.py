@@ -26,6 +26,16 @@ _EPOCH_WEEKDAY = 4
 _SQL_TYPES = {"long": "BIGINT", "double": "DOUBLE"}
 
 
+def _at_least(column: str, quantity: str) -> str:
+    """Per event type, how many of the slice's events have ``column`` >= this event's (ties included: RANGE frame),
+    and how many have it at all; null where the event has no value."""
+    return (
+        f"CASE WHEN {column} IS NOT NULL THEN count({column}) OVER (PARTITION BY event_type ORDER BY {column} DESC "
+        f"NULLS LAST RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) END AS {quantity}_at_least,\n    "
+        f"count({column}) OVER (PARTITION BY event_type) AS {quantity}_known"
+    )
+
+
 def feature_sql(events: str) -> str:
     """The feature query over the relation named ``events``."""
     aggregates = ",\n    ".join(f"{expression} AS {name}" for name, expression in AGGREGATES.items())
@@ -35,7 +45,7 @@ def feature_sql(events: str) -> str:
     return f"""
 WITH base AS (
   SELECT {USER_COLUMN} AS uid, event_id, timestamp AS ts, event_type, source_ip, geo_location, threat_score,
-    status, bytes_sent, is_signed,
+    status, bytes_sent, is_signed, attempts_count, file_size_bytes, user_privileges,
     CAST(floor(CAST(timestamp AS DOUBLE) / {_MS_PER_HOUR}) AS BIGINT) AS clock_hour,
     CAST(floor(CAST(timestamp AS DOUBLE) / {_MS_PER_DAY}) AS BIGINT) AS day
   FROM {events}
@@ -46,7 +56,9 @@ enriched AS (
     (day + {_EPOCH_WEEKDAY}) % 7 AS weekday,
     ts - lag(ts) OVER (PARTITION BY uid ORDER BY ts, event_id) AS gap_ms,
     count(*) OVER (PARTITION BY uid, source_ip) AS ip_events,
-    count(*) OVER (PARTITION BY uid, clock_hour) AS hour_events
+    count(*) OVER (PARTITION BY uid, clock_hour) AS hour_events,
+    {_at_least("file_size_bytes", "size")},
+    {_at_least("attempts_count", "attempts")}
   FROM base
 ),
 agg AS (

@@ -98,7 +98,7 @@ def deviations(row: BaseModel, population: FeaturesResponse, top: int = TOP_DEVI
     found = []
     for feature in population.features:
         registered = FEATURE_BY_NAME.get(feature.name)
-        if registered is None or not registered.in_model or registered.risk is None or feature.std <= 0:
+        if registered is None or not registered.detector_uses or registered.risk is None or feature.std <= 0:
             continue
         value = float(getattr(row, feature.name))
         sign = 1.0 if registered.risk == "higher" else -1.0

@@ -28,4 +28,5 @@ QUARANTINE_COLUMNS: tuple[str, ...] = (
 EVENT_COLUMNS: tuple[str, ...] = (
     "kafka_partition", "kafka_offset", "event_id", "timestamp", "event_type", "user", "source_ip",
     "destination_ip", "threat_score", "status", "geo_location", "hostname", "bytes_sent", "is_signed",
+    "attempts_count", "file_size_bytes", "user_privileges",
 )

@@ -26,6 +26,11 @@ from streamguard.contracts.columns import EVENT_TYPES
 UNUSUAL_HOURS = range(0, 6)
 BURST_GAP_S = 1.0
 GAP_CAP_MS = 10**13
+# "Large" and "many attempts" are relative to the slice: a value is in the tail when at most this share of the
+# slice's events of its type have one as large or larger (ties count together, so a common value never is).
+TAIL_PERCENT = 1
+# Privilege words that mean more than an ordinary user's rights (compared in lower case: the vocabulary is open).
+ELEVATED_PRIVILEGES = ("admin", "administrator", "root", "system")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +40,11 @@ class Feature:
     ``risk`` (required for a model feature) says which direction of it is risky: the detector counts only
     deviations that way, so a user who is unusual only by being safer than the rest (fewer failures, lower
     threat scores) is never flagged, and explanations cite only risky deviations.
+
+    ``rare_events`` marks a count of events each of which is rare and risky on its own (a night read of one of
+    the slice's largest files): the detector tests it per user against the population's rate of such events
+    (``streamguard.detect.rare``) rather than feed it to the Isolation Forest, which samples 256 users per tree
+    and so rarely sees the few users who have any.
     """
 
     name: str
@@ -44,10 +54,18 @@ class Feature:
     sql: str
     in_model: bool = False
     risk: Literal["higher", "lower"] | None = None
+    rare_events: bool = False
 
     def __post_init__(self) -> None:
         if self.in_model and self.risk is None:
             raise ValueError(f"model feature {self.name} must declare its risky direction (risk)")
+        if self.rare_events and (self.in_model or self.risk != "higher" or self.dtype != "long"):
+            raise ValueError(f"rare-event count {self.name} must be a long, risky when higher, outside the model")
+
+    @property
+    def detector_uses(self) -> bool:
+        """Whether the detector reads it: as a model feature or in the rare-event test."""
+        return self.in_model or self.rare_events
 
 
 def _count_if(condition: str) -> str:
@@ -56,6 +74,11 @@ def _count_if(condition: str) -> str:
 
 def _ratio(numerator: str, denominator: str) -> str:
     return f"CASE WHEN {denominator} > 0 THEN CAST({numerator} AS DOUBLE) / {denominator} ELSE CAST(0 AS DOUBLE) END"
+
+
+def _in_tail(quantity: str) -> str:
+    """The event's ``quantity`` is in the slice's top TAIL_PERCENT (columns ``<quantity>_at_least``/``_known``)."""
+    return f"{quantity}_at_least IS NOT NULL AND {100 // TAIL_PERCENT} * {quantity}_at_least <= {quantity}_known"
 
 
 # Not least(): both engines' least() skips nulls, which would turn the first event's missing gap into the cap.
@@ -89,6 +112,14 @@ AGGREGATES: dict[str, str] = {
     "bytes_sent_sum": "sum(CAST(bytes_sent AS DECIMAL(38, 0)))",
     "n_unsigned": _count_if("event_type = 'process_execution' AND is_signed = false"),
     "top_hour_events": "max(hour_events)",
+    # Event-level risk: one event's unusual properties kept together instead of averaged into separate rates.
+    "n_night_large_files": _count_if(
+        f"event_type = 'file_access' AND hour < {UNUSUAL_HOURS.stop} AND {_in_tail('size')}"),
+    "n_high_attempt_failures": _count_if(
+        f"event_type = 'auth_attempt' AND status IN ('failed', 'blocked') AND {_in_tail('attempts')}"),
+    "n_elevated_unsigned": _count_if(
+        "event_type = 'process_execution' AND is_signed = false AND lower(user_privileges) IN "
+        f"({', '.join(repr(word) for word in ELEVATED_PRIVILEGES)})"),
 }
 
 _HOURLY_VARIANCE = " + ".join(
@@ -174,6 +205,21 @@ FEATURES: tuple[Feature, ...] = (
     Feature(name="max_events_in_hour",
             definition="Most events of the user within one UTC clock hour (e.g. 14:00-14:59 on one date).",
             unit="events", dtype="long", sql="top_hour_events"),
+    Feature(name="night_large_file_events",
+            definition=("file_access events at an unusual hour (UTC 00-05) whose file_details.file_size_bytes is "
+                        "among the slice's largest: at most 1% of the slice's file_access events are as large or "
+                        "larger."),
+            unit="events", dtype="long", sql="n_night_large_files", rare_events=True, risk="higher"),
+    Feature(name="high_attempt_failed_logins",
+            definition=("auth_attempt events with status 'failed' or 'blocked' whose auth_details.attempts_count is "
+                        "among the slice's highest: at most 1% of the slice's auth_attempt events have as many "
+                        "attempts or more."),
+            unit="events", dtype="long", sql="n_high_attempt_failures", rare_events=True,
+            risk="higher"),
+    Feature(name="elevated_unsigned_executions",
+            definition=("process_execution events whose process_details.is_signed is false and whose "
+                        "user_privileges is admin, administrator, root or system (any letter case)."),
+            unit="events", dtype="long", sql="n_elevated_unsigned", rare_events=True, risk="higher"),
 )
 
 FEATURE_COLUMNS: tuple[str, ...] = tuple(feature.name for feature in FEATURES)
@@ -181,4 +227,5 @@ FEATURE_COLUMNS: tuple[str, ...] = tuple(feature.name for feature in FEATURES)
 # busiest honest users outrank compromised accounts (measured on a seeded 100k-event topic: 2 of 5 injected users
 # in the top 5 with every feature, 5 of 5 with this set). They stay in the training data for other models.
 MODEL_FEATURE_COLUMNS: tuple[str, ...] = tuple(feature.name for feature in FEATURES if feature.in_model)
+RARE_EVENT_COLUMNS: tuple[str, ...] = tuple(feature.name for feature in FEATURES if feature.rare_events)
 FEATURE_BY_NAME: dict[str, Feature] = {feature.name: feature for feature in FEATURES}

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from streamguard.contracts.columns import FLAG_COLUMN, SCORE_COLUMN, USER_COLUMN
+from streamguard.detect.rare import EVENTS_COLUMN, RareEventTest
 from streamguard.detect.risk import MAD_TO_STD, RiskTransform, input_columns
 from streamguard.detect.settings import KMEANS_N_INIT, DetectorConfig
 from streamguard.errors import DetectionError
@@ -82,6 +83,7 @@ class FittedDetector:
     transform: RiskTransform
     model: IsolationForest | KMeans
     centroids: np.ndarray | None = field(default=None, repr=False)
+    rare: RareEventTest
     calibration: np.ndarray = field(repr=False)
     threshold: float
     threshold_rule: ThresholdRule
@@ -95,11 +97,12 @@ class FittedDetector:
 
     @property
     def input_columns(self) -> tuple[str, ...]:
-        return self.transform.input_columns
+        return tuple(dict.fromkeys([*self.transform.input_columns, *self.rare.input_columns]))
 
     def raw_scores(self, frame: pd.DataFrame) -> np.ndarray:
-        """Raw outlyingness of each row, higher meaning more anomalous; 0 without any risky deviation."""
-        return _raw(self.algorithm, self.model, self.centroids, self.transform.transform(frame))
+        """Raw outlyingness of each row, higher meaning more anomalous; 0 without any risky deviation or rare event."""
+        raw = _raw(self.algorithm, self.model, self.centroids, self.transform.transform(frame))
+        return self.rare.merge(raw, frame)
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
         """The share of the fit sample whose raw outlyingness is lower than or equal to each of ``raw``."""
@@ -149,8 +152,10 @@ def fit_sample_sql(features: str, columns: tuple[str, ...], max_rows: int) -> st
 
 
 def detector_inputs(config: DetectorConfig) -> tuple[str, ...]:
-    """The columns :func:`fit_detector` reads: the model features and the counts their rates are over."""
-    return input_columns(config.feature_columns)
+    """The columns :func:`fit_detector` reads: the model features, the counts their rates are over, and the
+    rare-event counts with the events they are per."""
+    rare = (*config.rare_event_columns, EVENTS_COLUMN) if config.rare_event_columns else ()
+    return tuple(dict.fromkeys([*input_columns(config.feature_columns), *rare]))
 
 
 def fit_detector(rows: pd.DataFrame, config: DetectorConfig) -> FittedDetector:
@@ -184,15 +189,20 @@ def fit_detector(rows: pd.DataFrame, config: DetectorConfig) -> FittedDetector:
     except ValueError as exc:
         raise DetectionError(f"cannot fit {config.algorithm}: {exc}") from exc
     raw = _raw(config.algorithm, fit.model, fit.centroids, risky)
-    calibration = np.sort(raw)
     median = float(np.median(raw))
     raw_threshold = median + config.outlier_mads * MAD_TO_STD * float(np.median(np.abs(raw - median)))
+    rare = RareEventTest.fit(sample, config.rare_event_columns, alpha=config.rare_event_alpha,
+                             raw_at_cut=raw_threshold)
+    raw = rare.merge(raw, sample)
+    calibration = np.sort(raw)
     import sklearn  # noqa: PLC0415 - loaded by the fit above already
 
     detector = FittedDetector(
-        algorithm=config.algorithm, transform=transform, model=fit.model, centroids=fit.centroids,
+        algorithm=config.algorithm, transform=transform, model=fit.model, centroids=fit.centroids, rare=rare,
         calibration=calibration, threshold=0.0, threshold_rule="outlier", raw_threshold=raw_threshold,
-        params={**fit.params, "outlier_mads": config.outlier_mads, "max_fit_rows": config.max_fit_rows},
+        params={**fit.params, "outlier_mads": config.outlier_mads, "max_fit_rows": config.max_fit_rows,
+                "rare_event_columns": list(rare.columns), "rare_event_alpha": config.rare_event_alpha,
+                "rare_event_rates": [float(rate) for rate in rare.rates]},
         info=ModelInfo(source="fitted", fitted_at=datetime.now(UTC).isoformat(timespec="seconds"),
                        rows_fitted=len(sample), sampled=sampled,
                        versions={"scikit_learn": sklearn.__version__, "numpy": np.__version__,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from streamguard.contracts.features import MODEL_FEATURE_COLUMNS
+from streamguard.contracts.features import MODEL_FEATURE_COLUMNS, RARE_EVENT_COLUMNS
 from streamguard.errors import DetectionError
 
 Algorithm = Literal["isolation_forest", "kmeans"]
@@ -24,6 +24,8 @@ DEFAULT_RANDOM_STATE = 42
 MAX_RANDOM_STATE = 2**32 - 1
 DEFAULT_MAX_FIT_ROWS = 100_000
 DEFAULT_KMEANS_CLUSTERS = 4
+# The rare-event test (streamguard.detect.rare) flags a user of a population following its rates with this chance.
+DEFAULT_RARE_EVENT_ALPHA = 0.01
 KMEANS_N_INIT = 10
 
 
@@ -39,7 +41,8 @@ class DetectorConfig:
     ``max_fit_rows`` bounds the sample pulled to the driver for fitting; ``kmeans_clusters`` is used only by
     ``algorithm="kmeans"`` (capped at the number of distinct rows in the sample); ``n_estimators`` only by
     ``"isolation_forest"``; ``feature_columns`` are the model inputs, in order (each needs a ``risk`` direction in
-    the feature registry).
+    the feature registry); ``rare_event_columns`` are the counts the rare-event test reads (none: no test) and
+    ``rare_event_alpha`` its chance of flagging anyone in a population that follows the rates.
     """
 
     algorithm: Algorithm = DEFAULT_ALGORITHM
@@ -50,6 +53,8 @@ class DetectorConfig:
     max_fit_rows: int = DEFAULT_MAX_FIT_ROWS
     kmeans_clusters: int = DEFAULT_KMEANS_CLUSTERS
     feature_columns: tuple[str, ...] = MODEL_FEATURE_COLUMNS
+    rare_event_columns: tuple[str, ...] = RARE_EVENT_COLUMNS
+    rare_event_alpha: float = DEFAULT_RARE_EVENT_ALPHA
 
     def __post_init__(self) -> None:
         from streamguard.contracts.features import FEATURE_BY_NAME  # noqa: PLC0415
@@ -75,6 +80,12 @@ class DetectorConfig:
                       if name not in FEATURE_BY_NAME or FEATURE_BY_NAME[name].risk is None]
         if undirected:
             problems.append(f"feature(s) {', '.join(undirected)} declare no risky direction in the registry")
+        not_rare = [name for name in self.rare_event_columns
+                    if name not in FEATURE_BY_NAME or not FEATURE_BY_NAME[name].rare_events]
+        if not_rare:
+            problems.append(f"feature(s) {', '.join(not_rare)} are not rare-event counts in the registry")
+        if not 0.0 < self.rare_event_alpha < 1.0:
+            problems.append(f"rare_event_alpha must be in (0, 1), not {self.rare_event_alpha}")
         if problems:
             raise DetectionError("invalid detector config: " + "; ".join(problems))
 

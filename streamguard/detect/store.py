@@ -1,7 +1,7 @@
 """Saving a fitted detector to a file and loading it back, safely: skops, never pickle.
 
 A model file is a skops archive (a zip of JSON plus NumPy arrays; ``unzip -p model.skops schema.json`` shows
-it) holding the risk transform's constants, the scikit-learn model, the score calibration (the fit sample's
+it) holding the risk transform's constants, the scikit-learn model, the rare-event test's rates, the score calibration (the fit sample's
 sorted raw outlyingness), the threshold, the feature list and the versions it was fitted with. Loading
 refuses any type outside a fixed allow-list instead of executing it, so a tampered file cannot run code:
 
@@ -24,14 +24,17 @@ from typing import Any
 
 import numpy as np
 
+from streamguard.contracts.features import MODEL_FEATURE_COLUMNS, RARE_EVENT_COLUMNS
 from streamguard.detect.fit import FittedDetector, ModelInfo
+from streamguard.detect.rare import RareEventTest
 from streamguard.detect.risk import RiskTransform
 from streamguard.errors import DetectionError
 
 log = logging.getLogger(__name__)
 
 MODEL_KIND = "streamguard-detector"
-MODEL_FORMAT = 1
+# 2: the rare-event test (streamguard.detect.rare) and its counts; a format-1 file lacks them.
+MODEL_FORMAT = 2
 # The only types a model file may hold beyond what skops trusts by default (builtins, NumPy arrays).
 ALLOWED_TYPES: frozenset[str] = frozenset({
     "sklearn.ensemble._iforest.IsolationForest",
@@ -54,7 +57,7 @@ def save_model(detector: FittedDetector, path: Path) -> str:
     document = {
         "kind": MODEL_KIND, "format": MODEL_FORMAT, "algorithm": detector.algorithm,
         "transform": detector.transform.to_dict(), "model": detector.model, "centroids": detector.centroids,
-        "calibration": detector.calibration, "threshold": detector.threshold,
+        "rare": detector.rare.to_dict(), "calibration": detector.calibration, "threshold": detector.threshold,
         "threshold_rule": detector.threshold_rule, "raw_threshold": detector.raw_threshold,
         "params": dict(detector.params), "fitted_at": detector.info.fitted_at,
         "rows_fitted": detector.info.rows_fitted, "sampled": detector.info.sampled,
@@ -104,7 +107,7 @@ def load_model(path: Path) -> FittedDetector:
     try:
         detector = FittedDetector(
             algorithm=str(document["algorithm"]), transform=RiskTransform.from_dict(document["transform"]),
-            model=document["model"], centroids=document["centroids"],
+            model=document["model"], centroids=document["centroids"], rare=RareEventTest.from_dict(document["rare"]),
             calibration=np.asarray(document["calibration"], dtype=np.float64),
             threshold=float(document["threshold"]), threshold_rule=document["threshold_rule"],
             raw_threshold=float(document["raw_threshold"]), params=dict(document["params"]),
@@ -114,6 +117,7 @@ def load_model(path: Path) -> FittedDetector:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DetectionError(f"the model {path} is incomplete: {exc}") from exc
+    _check_features(detector, path)
     _warn_on_version_change(detector, path)
     return detector
 
@@ -121,6 +125,17 @@ def load_model(path: Path) -> FittedDetector:
 def saved(detector: FittedDetector, digest: str, path: Path) -> FittedDetector:
     """``detector`` recording that it was saved as ``path`` with SHA-256 ``digest``."""
     return replace(detector, info=replace(detector.info, sha256=digest, path=str(path)))
+
+
+def _check_features(detector: FittedDetector, path: Path) -> None:
+    """A model reads the features it was fitted on; a version whose registry defines others would score it wrongly."""
+    expected = (MODEL_FEATURE_COLUMNS, RARE_EVENT_COLUMNS)
+    found = (detector.feature_columns, detector.rare.columns)
+    if found != expected:
+        raise DetectionError(
+            f"the model {path} was fitted on other features than this version's detector uses "
+            f"(model features {', '.join(found[0])}; rare-event counts {', '.join(found[1]) or 'none'}; this "
+            f"version: {', '.join(expected[0])}; {', '.join(expected[1]) or 'none'}): fit a new one (--save-model)")
 
 
 def _warn_on_version_change(detector: FittedDetector, path: Path) -> None:

@@ -50,7 +50,8 @@ MAX_QUEUED_BATCHES_PER_WORKER = 2
 _DUCKDB_MACROS = ("CREATE MACRO sha2(value, bits) AS sha256(value)",)
 # The columns the feature query reads.
 _FEATURE_INPUTS = frozenset({"user", "event_id", "timestamp", "event_type", "source_ip", "geo_location",
-                             "threat_score", "status", "bytes_sent", "is_signed"})
+                             "threat_score", "status", "bytes_sent", "is_signed", "attempts_count",
+                             "file_size_bytes", "user_privileges"})
 
 
 class EmbeddedEngine(Engine):

@@ -131,6 +131,9 @@ CLASSIFIED_SCHEMA = pa.schema([
     ("hostname", pa.string()),
     ("bytes_sent", pa.int64()),
     ("is_signed", pa.bool_()),
+    ("attempts_count", pa.int64()),
+    ("file_size_bytes", pa.int64()),
+    ("user_privileges", pa.string()),
     ("unknown_detail_word", pa.string()),
 ])
 _EVENT_FIELDS = CLASSIFIED_SCHEMA.names[CLASSIFIED_SCHEMA.get_field_index("event_id"):]
@@ -255,6 +258,9 @@ def classify_value(value: bytes | None) -> tuple[str | None, tuple[Any, ...]]:
         event.metadata.hostname,
         details.bytes_sent if kind == "network_connection" else None,
         details.is_signed if kind == "process_execution" else None,
+        details.attempts_count if kind == "auth_attempt" else None,
+        details.file_size_bytes if kind == "file_access" else None,
+        details.user_privileges if kind == "process_execution" else None,
         unknown_word(kind, getattr(details, word_attribute)) if word_attribute else None,
     )
 
@@ -285,6 +291,9 @@ def _reference(value: bytes) -> tuple[str | None, tuple[Any, ...]]:
         metadata.get("geo_location") or event.get("location"), metadata["hostname"],
         int(details["bytes_sent"]) if kind == "network_connection" else None,
         details["is_signed"] if kind == "process_execution" else None,
+        int(details["attempts_count"]) if kind == "auth_attempt" else None,
+        int(details["file_size_bytes"]) if kind == "file_access" else None,
+        details["user_privileges"] if kind == "process_execution" else None,
         unknown_word(kind, details[word_field[1]]) if word_field else None,
     )
 
