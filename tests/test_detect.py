@@ -12,6 +12,7 @@ import pytest
 
 from streamguard.detect import DetectorConfig, RiskTransform, detector_inputs, fit_detector, fit_sample_sql
 from streamguard.errors import DetectionError
+from streamguard.contracts.features import RARE_EVENT_COLUMNS
 from streamguard.features import MODEL_FEATURE_COLUMNS
 
 N_NORMAL = 200
@@ -33,7 +34,8 @@ def synthetic_rows() -> pd.DataFrame:
         rows.append((user, *values.tolist()))
     rows += [(user, *(10.0 - 12.0 + rng.normal(0.0, 0.5, width)).tolist()) for user in QUIET]
     frame = pd.DataFrame(rows, columns=["user", *MODEL_FEATURE_COLUMNS])
-    return frame.assign(**dict.fromkeys(SUPPORTS, EVENTS), unique_ips=(100 + frame["unique_ips"]).round())
+    return frame.assign(**dict.fromkeys(SUPPORTS, EVENTS), **dict.fromkeys(RARE_EVENT_COLUMNS, 0.0),
+                        unique_ips=(100 + frame["unique_ips"]).round())
 
 
 def sha256_order(users: pd.Series) -> list[str]:
@@ -189,7 +191,8 @@ def test_the_outlier_rule_flags_next_to_nobody_in_a_population_without_outliers(
     rng = np.random.default_rng(1)
     frame = pd.DataFrame(10.0 + rng.normal(0.0, 1.0, (1000, len(MODEL_FEATURE_COLUMNS))),
                          columns=list(MODEL_FEATURE_COLUMNS))
-    frame = frame.assign(user=[f"u{i:04d}" for i in range(1000)], **dict.fromkeys(SUPPORTS, EVENTS))
+    frame = frame.assign(user=[f"u{i:04d}" for i in range(1000)], **dict.fromkeys(SUPPORTS, EVENTS),
+                         **dict.fromkeys(RARE_EVENT_COLUMNS, 0.0))
     share = fit_and_score(frame, DetectorConfig(contamination=0.05))
     outliers = fit_and_score(frame, DetectorConfig())
     assert share["is_anomaly"].sum() == 50
@@ -226,7 +229,8 @@ def test_kmeans_does_not_treat_a_small_tight_cluster_as_normal() -> None:
     # Four identical far-away users: K-Means gives them a centroid of their own, at distance 0.
     tight = [(f"t{index}", 35.0, 35.0) for index in range(4)]
     frame = pd.DataFrame([*normal, *tight], columns=["user", *columns])
-    config = DetectorConfig(algorithm="kmeans", kmeans_clusters=4, contamination=0.05, feature_columns=columns)
+    config = DetectorConfig(algorithm="kmeans", kmeans_clusters=4, contamination=0.05, feature_columns=columns,
+                            rare_event_columns=())
     detector = fit_detector(fit_sample(frame, config), config)
     assert detector.params["clusters_fitted"] == 4
     assert detector.params["large_clusters"] < 4
@@ -304,11 +308,47 @@ def test_missing_input_column_is_a_detection_error(feature_table: pd.DataFrame, 
         ({"feature_columns": ()}, "feature_columns"),
         ({"feature_columns": ("unique_ips", "unique_ips")}, "feature_columns"),
         ({"feature_columns": ("total_events",)}, "risky direction"),
+        ({"rare_event_columns": ("burst_events",)}, "not rare-event counts"),
+        ({"rare_event_alpha": 0.0}, "rare_event_alpha"),
     ],
 )
 def test_invalid_config_is_a_detection_error(overrides: dict, message: str) -> None:
     with pytest.raises(DetectionError, match=message):
         DetectorConfig(**overrides)
+
+
+def test_a_typical_user_with_several_rare_risky_events_is_flagged(feature_table: pd.DataFrame) -> None:
+    # Every model feature typical; 5 night reads of the slice's largest files where the population has 1 in 83,200
+    # events. One such event (user-011) is chance; the test must not flag it.
+    counts = {"user-010": 5, "user-011": 1}
+    frame = feature_table.assign(night_large_file_events=feature_table["user"].map(counts).fillna(0.0))
+    plain = scores_by_user(fit_and_score(feature_table, DetectorConfig(n_estimators=50)))
+    scored = scores_by_user(fit_and_score(frame, DetectorConfig(n_estimators=50)))
+    assert plain["user-010"][1] == 0 and scored["user-010"][1] == 1
+    assert scored["user-011"] == plain["user-011"]
+    assert {user for user, (_, flag) in scored.items() if flag} == {*OUTLIERS, "user-010"}
+
+
+def test_rare_events_spread_over_everyone_flag_no_one(feature_table: pd.DataFrame) -> None:
+    rng = np.random.default_rng(3)
+    frame = feature_table.assign(**{name: rng.poisson(2.0, len(feature_table)).astype(np.float64)
+                                    for name in RARE_EVENT_COLUMNS})
+    detector = fit_detector(fit_sample(frame, DetectorConfig(n_estimators=50)), DetectorConfig(n_estimators=50))
+    assert detector.rare.columns == RARE_EVENT_COLUMNS
+    assert (detector.rare.surprise(frame) < detector.rare.cut).all()
+    scored = scores_by_user(detector.score_pandas(frame))
+    assert {user for user, (_, flag) in scored.items() if flag} <= set(OUTLIERS)
+
+
+def test_the_rare_event_rate_leaves_out_the_users_it_flags(feature_table: pd.DataFrame) -> None:
+    # Two users with 300 events each would set a rate that hides them; the rate is that of the others (+1 event).
+    frame = feature_table.assign(high_attempt_failed_logins=feature_table["user"].map(
+        {"user-020": 300.0, "user-021": 300.0}).fillna(0.0))
+    detector = fit_detector(fit_sample(frame, DetectorConfig(n_estimators=20)), DetectorConfig(n_estimators=20))
+    rate = dict(zip(detector.rare.columns, detector.rare.rates, strict=True))["high_attempt_failed_logins"]
+    assert rate == pytest.approx(1.0 / ((len(frame) - 2) * EVENTS))
+    flagged = scores_by_user(detector.score_pandas(frame))
+    assert flagged["user-020"][1] == flagged["user-021"][1] == 1
 
 
 def five_hundred_users() -> pd.DataFrame:

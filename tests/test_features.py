@@ -93,6 +93,9 @@ EXPECTED: dict[str, dict[str, float]] = {
         "total_bytes_sent": 1000,
         "unsigned_process_rate": 1.0,
         "max_events_in_hour": 2,
+        "night_large_file_events": 0,
+        "high_attempt_failed_logins": 0,
+        "elevated_unsigned_executions": 0,
     },
     "bob": {
         "total_events": 1,
@@ -121,6 +124,9 @@ EXPECTED: dict[str, dict[str, float]] = {
         "total_bytes_sent": 0,
         "unsigned_process_rate": 0.0,
         "max_events_in_hour": 1,
+        "night_large_file_events": 0,
+        "high_attempt_failed_logins": 0,
+        "elevated_unsigned_executions": 0,
     },
     "carol": {
         "total_events": 3,
@@ -150,6 +156,9 @@ EXPECTED: dict[str, dict[str, float]] = {
         "total_bytes_sent": 0,
         "unsigned_process_rate": 0.0,
         "max_events_in_hour": 2,
+        "night_large_file_events": 0,
+        "high_attempt_failed_logins": 0,
+        "elevated_unsigned_executions": 0,
     },
     "dave": {
         "total_events": 4,
@@ -179,6 +188,9 @@ EXPECTED: dict[str, dict[str, float]] = {
         "total_bytes_sent": 0,
         "unsigned_process_rate": 1 / 3,
         "max_events_in_hour": 3,
+        "night_large_file_events": 0,
+        "high_attempt_failed_logins": 0,
+        "elevated_unsigned_executions": 0,
     },
 }
 
@@ -234,6 +246,51 @@ def test_bytes_sent_is_summed_exactly_without_overflow(make_events, compute_feat
     total = compute_features(events)["total_bytes_sent"]
     assert total.dtype == np.float64
     assert total.tolist() == [float(2 * INT64_MAX)]
+
+
+# 100 file_access and 100 auth_attempt events: the slice's top 1% is one event, and a value shared by two is out.
+FILLER = [
+    *(event("filler", (2024, 1, 1, 12, minute), "file_access", file_size_bytes=1000) for minute in range(57)),
+    *(event("filler", (2024, 1, 2, 12, minute), "file_access", file_size_bytes=1000) for minute in range(40)),
+    *(event("filler", (2024, 1, 3, 12, minute), "auth_attempt", attempts_count=1) for minute in range(50)),
+    *(event("filler", (2024, 1, 4, 12, minute), "auth_attempt", status="failed", attempts_count=3)
+      for minute in range(48)),
+]
+FRANK = [
+    event("frank", (2024, 1, 5, 3), "file_access", file_size_bytes=5000),  # night, the largest file: counted
+    event("frank", (2024, 1, 5, 13), "file_access", file_size_bytes=1000),
+    event("frank", (2024, 1, 5, 14), "auth_attempt", status="failed", attempts_count=40),  # the most attempts
+    event("frank", (2024, 1, 5, 15), "process_execution", is_signed=False, user_privileges="Admin"),
+    event("frank", (2024, 1, 5, 16), "process_execution", is_signed=False, user_privileges="user"),
+    event("frank", (2024, 1, 5, 17), "process_execution", is_signed=True, user_privileges="root"),
+]
+GINA = [
+    event("gina", (2024, 1, 5, 2), "file_access", file_size_bytes=1000),  # night, an ordinary size
+    event("gina", (2024, 1, 5, 14), "auth_attempt", status="blocked", attempts_count=30),  # 2 events have >= 30
+    event("gina", (2024, 1, 5, 15), "process_execution", is_signed=False, user_privileges="SYSTEM"),
+    event("gina", (2024, 1, 5, 16), "process_execution", is_signed=False, user_privileges=None),
+]
+EVENT_RISK = ("night_large_file_events", "high_attempt_failed_logins", "elevated_unsigned_executions")
+
+
+def test_event_level_risk_counts_keep_one_events_risks_together(make_events, compute_features) -> None:
+    found = by_user(compute_features(make_events([*FILLER, *FRANK, *GINA])))
+    assert {user: tuple(found[user][name] for name in EVENT_RISK) for user in found} == {
+        "filler": (0, 0, 0), "frank": (1, 1, 1), "gina": (0, 0, 1),
+    }
+
+
+def test_the_top_percent_takes_ties_together(make_events, compute_features) -> None:
+    # 200 file events, two of them the largest: 2 of 200 is 1%, so both are in the top 1%.
+    events = [event("filler", (2024, 1, 1 + minute // 60, 12, minute % 60), "file_access", file_size_bytes=10)
+              for minute in range(198)]
+    events += [event(user, (2024, 1, 6, 1), "file_access", file_size_bytes=2**40) for user in ("hal", "ida")]
+    found = by_user(compute_features(make_events(events)))
+    assert {user: found[user]["night_large_file_events"] for user in found} == {"filler": 0, "hal": 1, "ida": 1}
+    # One more event as large makes three of 201: none is in the top 1% any more.
+    events.append(event("filler", (2024, 1, 7, 12), "file_access", file_size_bytes=2**40))
+    found = by_user(compute_features(make_events(events)))
+    assert {user: found[user]["night_large_file_events"] for user in found} == {"filler": 0, "hal": 0, "ida": 0}
 
 
 def test_calendar_features_ignore_the_session_time_zone(request, engine: str, make_events, compute_features) -> None:
@@ -316,6 +373,13 @@ def random_events(make_events, seed: int, n_rows: int):
             ),
             "is_signed": (
                 [None, True, False][int(rng.integers(0, 3))] if event_type == "process_execution" else None
+            ),
+            # Few distinct values, so ties at the edge of the slice's top 1% are common.
+            "attempts_count": int(rng.integers(1, 6)) if event_type == "auth_attempt" else None,
+            "file_size_bytes": int(rng.choice([1, 10, 10**9, 10**10])) if event_type == "file_access" else None,
+            "user_privileges": (
+                str(rng.choice(["user", "Admin", "SYSTEM", "root", "guest"])) if event_type == "process_execution"
+                else None
             ),
         })
     return make_events(rows)

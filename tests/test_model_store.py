@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from streamguard.detect import DetectorConfig, fit_detector, load_model, save_model, saved
-from streamguard.detect.store import MODEL_KIND
+from streamguard.detect.store import MODEL_FORMAT, MODEL_KIND
 from streamguard.errors import DetectionError
 from tests.test_detect import fit_sample, synthetic_rows
 
@@ -99,3 +99,36 @@ def test_the_model_file_is_an_inspectable_zip(tmp_path: Path, feature_table: pd.
         schema = archive.read("schema.json").decode()
     assert MODEL_KIND in schema and "unique_ips" in schema
     assert not list(tmp_path.glob(".m.skops.*")), "no temporary file left behind"
+
+
+def test_a_saved_model_keeps_its_rare_event_test(tmp_path: Path, feature_table: pd.DataFrame) -> None:
+    frame = feature_table.assign(night_large_file_events=feature_table["user"].map({"user-010": 6.0}).fillna(0.0))
+    config = DetectorConfig(n_estimators=20)
+    fitted = fit_detector(fit_sample(frame, config), config)
+    save_model(fitted, tmp_path / "m.skops")
+    loaded = load_model(tmp_path / "m.skops")
+    assert loaded.rare.columns == fitted.rare.columns and loaded.rare.cut == fitted.rare.cut
+    np.testing.assert_array_equal(loaded.rare.rates, fitted.rare.rates)
+    pd.testing.assert_frame_equal(loaded.score_pandas(frame), fitted.score_pandas(frame))
+    assert loaded.score_pandas(frame).set_index("user").loc["user-010", "is_anomaly"] == 1
+
+
+def test_a_model_fitted_on_other_features_is_refused(tmp_path: Path, feature_table: pd.DataFrame) -> None:
+    config = DetectorConfig(n_estimators=5, feature_columns=("unique_ips", "failed_auth_rate"))
+    save_model(fit_detector(fit_sample(feature_table, config), config), tmp_path / "m.skops")
+    with pytest.raises(DetectionError, match="fitted on other features.*fit a new one"):
+        load_model(tmp_path / "m.skops")
+
+
+def test_a_model_of_an_earlier_format_is_refused(tmp_path: Path, feature_table: pd.DataFrame) -> None:
+    import skops.io  # noqa: PLC0415
+
+    config = DetectorConfig(n_estimators=5)
+    save_model(fit_detector(fit_sample(feature_table, config), config), tmp_path / "m.skops")
+    document = skops.io.load(tmp_path / "m.skops", trusted=skops.io.get_untrusted_types(file=tmp_path / "m.skops"))
+    document["format"] = 1  # a model saved before the rare-event test: it has none
+    del document["rare"]
+    skops.io.dump(document, tmp_path / "old.skops")
+    assert MODEL_FORMAT == 2
+    with pytest.raises(DetectionError, match=f"model format 1; this version reads {MODEL_FORMAT}"):
+        load_model(tmp_path / "old.skops")

@@ -56,7 +56,7 @@ class RareEventTest:
         """Estimate each count's rate on ``sample`` (the fit sample, finite values) and the cut for ``alpha``."""
         tests = max(len(sample) * len(columns), 1)
         cut = float(-np.log10(alpha / tests))
-        events = _column(sample, EVENTS_COLUMN)
+        events = _column(sample, EVENTS_COLUMN) if columns else np.zeros(0)
         rates = np.array([_robust_rate(_column(sample, name), events, cut) for name in columns], dtype=np.float64)
         return cls(columns=columns, rates=rates, alpha=alpha, cut=cut, raw_at_cut=max(raw_at_cut, 0.0))
 
