@@ -201,6 +201,10 @@ def test_every_valid_fixture_line_is_an_event(line: str) -> None:
     assert columns["hostname"] == event["metadata"]["hostname"]
     assert columns["bytes_sent"] == event.get("network_details", {}).get("bytes_sent")
     assert columns["is_signed"] == event.get("process_details", {}).get("is_signed")
+    own = {"auth_attempt": "attempts_count", "file_access": "file_size_bytes", "process_execution": "user_privileges"}
+    for kind, name in own.items():
+        expected = event[DETAILS_FIELD[kind]][name] if event["event_type"] == kind else None
+        assert columns[name] == expected, name
 
 
 @pytest.mark.parametrize(("label", "value", "expected"), MALFORMED, ids=[case[0] for case in MALFORMED])

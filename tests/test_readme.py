@@ -23,7 +23,8 @@ def _feature_rows() -> list[list[str]]:
 
 
 def test_the_readme_feature_table_is_the_registry() -> None:
-    expected = [[f"`{f.name}`", f.definition, f.unit, f.dtype, "yes" if f.in_model else ""] for f in FEATURES]
+    expected = [[f"`{f.name}`", f.definition, f.unit, f.dtype,
+                 "yes" if f.in_model else ("rare-event test" if f.rare_events else "")] for f in FEATURES]
     assert _feature_rows() == expected
 
 
