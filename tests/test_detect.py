@@ -10,9 +10,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from streamguard.contracts.features import RARE_EVENT_COLUMNS
 from streamguard.detect import DetectorConfig, RiskTransform, detector_inputs, fit_detector, fit_sample_sql
 from streamguard.errors import DetectionError
-from streamguard.contracts.features import RARE_EVENT_COLUMNS
 from streamguard.features import MODEL_FEATURE_COLUMNS
 
 N_NORMAL = 200

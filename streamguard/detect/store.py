@@ -1,9 +1,10 @@
 """Saving a fitted detector to a file and loading it back, safely: skops, never pickle.
 
 A model file is a skops archive (a zip of JSON plus NumPy arrays; ``unzip -p model.skops schema.json`` shows
-it) holding the risk transform's constants, the scikit-learn model, the rare-event test's rates, the score calibration (the fit sample's
-sorted raw outlyingness), the threshold, the feature list and the versions it was fitted with. Loading
-refuses any type outside a fixed allow-list instead of executing it, so a tampered file cannot run code:
+it) holding the risk transform's constants, the scikit-learn model, the rare-event test's rates, the score
+calibration (the fit sample's sorted raw outlyingness), the threshold, the feature list and the versions it was
+fitted with. Loading refuses any type outside a fixed allow-list instead of executing it, so a tampered file
+cannot run code, and refuses a model fitted on other features than this version's detector uses:
 
     >>> digest = save_model(detector, Path("models/nightly.skops"))
     >>> detector = load_model(Path("models/nightly.skops"))      # detector.info.sha256 == digest
