@@ -107,6 +107,9 @@ def feature_frame(users: int = 40, anomalous: Sequence[str] = ANOMALOUS, seed: i
         * rng.integers(1_000, 100_000, n),
         "unsigned_process_rate": pick((0.0, 0.05), (0.2, 0.6)),
         "max_events_in_hour": np.ceil(total / (DAYS * 10)).astype(np.int64) + rng.poisson(4, n),
+        "night_large_file_events": np.where(bad, rng.poisson(4, n), 0),
+        "high_attempt_failed_logins": np.where(bad, rng.poisson(2, n), 0),
+        "elevated_unsigned_executions": np.where(bad, rng.poisson(1, n), rng.poisson(0.01, n)),
     }
     frame = pd.DataFrame(columns)
     for name in FEATURE_COLUMNS:

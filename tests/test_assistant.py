@@ -15,12 +15,13 @@ from serve_fixtures import FixtureRun, serving, write_run
 from streamguard.assistant import ApiSource, answer_question, resolve_user
 from streamguard.assistant.resolve import candidates
 from streamguard.errors import StreamguardError
-from streamguard.features import FEATURES, MODEL_FEATURE_COLUMNS
+from streamguard.features import FEATURES
 from streamguard.serve import create_app
 from streamguard.serve.process import free_port
 
 DEFINITIONS = {feature.name: feature.definition for feature in FEATURES}
 RISK = {feature.name: feature.risk for feature in FEATURES}
+DETECTOR_FEATURES = tuple(feature.name for feature in FEATURES if feature.detector_uses)
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +43,11 @@ def ask(api: str, question: str, **extra: str) -> dict:
 
 def top_deviations(frame: pd.DataFrame, user: str, count: int = 3) -> list[str]:
     """Computed here independently of the assistant: z against the mean and population std of all users, on the
-    model features only, signed so that the risky direction is positive, positive ones only."""
-    features = frame[list(MODEL_FEATURE_COLUMNS)].astype(float)
+    features the detector uses only (model features and rare-event counts), signed so that the risky direction is
+    positive, positive ones only."""
+    features = frame[list(DETECTOR_FEATURES)].astype(float)
     std = features.std(ddof=0)
-    sign = pd.Series({name: 1.0 if RISK[name] == "higher" else -1.0 for name in MODEL_FEATURE_COLUMNS})
+    sign = pd.Series({name: 1.0 if RISK[name] == "higher" else -1.0 for name in DETECTOR_FEATURES})
     z = (sign * (features - features.mean()) / std.where(std > 0)).loc[frame["user"] == user].iloc[0].dropna()
     z = z[z > 0]
     return z.sort_values(ascending=False).index[:count].tolist()
@@ -132,9 +134,9 @@ def test_explanations_cite_only_model_features_on_their_risky_side(api, run):
         body = ask(api, f"Is user {user} anomalous?")
         assert [d["feature"] for d in body["deviations"]] == top_deviations(run.frame, user)
         for deviation in body["deviations"]:
-            assert deviation["feature"] in MODEL_FEATURE_COLUMNS and deviation["z_score"] > 0
+            assert deviation["feature"] in DETECTOR_FEATURES and deviation["z_score"] > 0
             assert deviation["risk"] == RISK[deviation["feature"]]
-        for name in set(DEFINITIONS) - set(MODEL_FEATURE_COLUMNS):
+        for name in set(DEFINITIONS) - set(DETECTOR_FEATURES):
             assert f"{name} is" not in body["answer"]
         assert "below;" not in body["answer"]  # every model feature here is risky when higher
 
