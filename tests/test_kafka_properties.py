@@ -18,7 +18,7 @@ from streamguard.kafka.properties import (
     parse_property_list,
     resolve_kafka_properties,
 )
-from streamguard.kafka.read import kafka_options
+from streamguard.kafka.read import FETCH_MAX_WAIT_MS, kafka_options
 
 SASL = ["security.protocol=SASL_SSL", "sasl.mechanism=PLAIN", "sasl.username=alice", "sasl.password=s3cr=t"]
 
@@ -124,3 +124,11 @@ def test_equality_and_conversion():
     assert props == {"linger.ms": "5", "enable.idempotence": "false"}
     assert KafkaProperties.of(props) is props and KafkaProperties.of(None) == {}
     assert props.merged({"linger.ms": "9"})["linger.ms"] == "9"
+
+
+def test_spark_reads_with_a_short_fetch_wait_unless_a_property_sets_one():
+    plan = ReadPlan(topic="t", strategy="bounded", isolation_level="read_committed", start="earliest", end=None,
+                    max_events=5, watermarks=(Watermarks(0, 0, 10),), ranges=(PartitionRange(0, 0, 5),))
+    assert kafka_options("b:9092", plan)["kafka.fetch.max.wait.ms"] == str(FETCH_MAX_WAIT_MS)
+    chosen = resolve_kafka_properties(["java.fetch.max.wait.ms=250"], {}, None)
+    assert kafka_options("b:9092", plan, properties=chosen)["kafka.fetch.max.wait.ms"] == "250"
