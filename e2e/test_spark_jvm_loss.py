@@ -7,10 +7,9 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 
 from e2e.test_interrupt import EVENTS, _descendants, big_topic  # noqa: F401 - the topic is a shared fixture
-from e2e.test_terminate import _command_line, _run, _running
+from e2e.test_terminate import _command_line, _run, assert_nothing_left
 from streamguard.errors import DataError, ReadError
 from streamguard.report import REPORT_FILE
 
@@ -51,13 +50,4 @@ def test_a_killed_spark_jvm_ends_the_run_with_one_line_and_keeps_the_previous_ou
     assert "STREAMGUARD_SPARK_DRIVER_MEMORY" in lines[-1], lines[-1]
     assert "Traceback" not in stderr, stderr[-2000:]
 
-    left = {pid for pid in seen if _running(pid)}
-    deadline = time.monotonic() + 30  # Python workers notice their JVM is gone; a bound, not a timing assert
-    while left and time.monotonic() < deadline:
-        time.sleep(0.5)
-        left = {pid for pid in left if _running(pid)}
-    assert not left, f"processes outlived the run: {[(p, _command_line(p)[:80]) for p in left]}"
-
-    assert output.resolve() == published
-    assert (output / REPORT_FILE).read_text() == report_before
-    assert [p.name for p in Path(f"{output}.runs").iterdir()] == [published.name]
+    assert_nothing_left(seen, output, published, report_before)

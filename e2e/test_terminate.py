@@ -78,14 +78,19 @@ def test_sigterm_mid_read_exits_143_and_keeps_the_previous_output(bootstrap, big
     assert lines[-1] == "terminated (SIGTERM)", stderr[-2000:]
     assert "Traceback" not in stderr, stderr[-2000:]
 
+    assert_nothing_left(seen, output, published, report_before)
+
+
+def assert_nothing_left(seen: set[int], output: Path, published: Path, report_before: str) -> None:
+    """No process of the ended run outlives it, and the output is the previously published run, untouched."""
     left = {pid for pid in seen if _running(pid)}
     deadline = time.monotonic() + 30  # the JVM's own shutdown; a bound, not a timing assert
     while left and time.monotonic() < deadline:
         time.sleep(0.5)
         left = {pid for pid in left if _running(pid)}
-    assert not left, f"processes outlived the terminated run: {[(p, _command_line(p)[:80]) for p in left]}"
+    assert not left, f"processes outlived the ended run: {[(p, _command_line(p)[:80]) for p in left]}"
 
     assert output.resolve() == published
     assert (output / REPORT_FILE).read_text() == report_before
     runs = [p.name for p in Path(f"{output}.runs").iterdir()]
-    assert runs == [published.name], f"the terminated run left its staging folder: {runs}"
+    assert runs == [published.name], f"the ended run left its staging folder: {runs}"
