@@ -9,9 +9,8 @@ import signal
 import time
 
 from e2e.test_interrupt import EVENTS, _descendants, big_topic  # noqa: F401 - the topic is a shared fixture
-from e2e.test_terminate import _command_line, _run, assert_nothing_left
+from e2e.test_terminate import _command_line, _run, assert_nothing_left, publish_a_run
 from streamguard.errors import DataError, ReadError
-from streamguard.report import REPORT_FILE
 
 JVM = "org.apache.spark.deploy.SparkSubmit"
 
@@ -19,11 +18,7 @@ JVM = "org.apache.spark.deploy.SparkSubmit"
 def test_a_killed_spark_jvm_ends_the_run_with_one_line_and_keeps_the_previous_output(
         bootstrap, big_topic, tmp_path):  # noqa: F811 - the fixture imported above
     output = tmp_path / "out"
-    previous = _run(big_topic, bootstrap, output, "embedded", 2_000)
-    _, stderr = previous.communicate(timeout=300)
-    assert previous.returncode == 0, stderr[-1000:]
-    published = output.resolve()
-    report_before = (output / REPORT_FILE).read_text()
+    published, report_before = publish_a_run(big_topic, bootstrap, output)
 
     run = _run(big_topic, bootstrap, output, "spark", EVENTS)
     seen: set[int] = set()

@@ -48,11 +48,7 @@ def _run(topic: str, bootstrap: str, output: Path, engine: str, max_events: int)
 def test_sigterm_mid_read_exits_143_and_keeps_the_previous_output(bootstrap, big_topic, tmp_path, engine,  # noqa: F811
                                                                  target):
     output = tmp_path / "out"
-    previous = _run(big_topic, bootstrap, output, "embedded", 2_000)
-    _, stderr = previous.communicate(timeout=300)
-    assert previous.returncode == 0, stderr[-1000:]
-    published = output.resolve()
-    report_before = (output / REPORT_FILE).read_text()
+    published, report_before = publish_a_run(big_topic, bootstrap, output)
 
     run = _run(big_topic, bootstrap, output, engine, EVENTS)
     seen: set[int] = set()
@@ -79,6 +75,14 @@ def test_sigterm_mid_read_exits_143_and_keeps_the_previous_output(bootstrap, big
     assert "Traceback" not in stderr, stderr[-2000:]
 
     assert_nothing_left(seen, output, published, report_before)
+
+
+def publish_a_run(topic: str, bootstrap: str, output: Path) -> tuple[Path, str]:
+    """Publish a small embedded run at ``output``: the run folder and report an ended run must leave as they are."""
+    previous = _run(topic, bootstrap, output, "embedded", 2_000)
+    _, stderr = previous.communicate(timeout=300)
+    assert previous.returncode == 0, stderr[-1000:]
+    return output.resolve(), (output / REPORT_FILE).read_text()
 
 
 def assert_nothing_left(seen: set[int], output: Path, published: Path, report_before: str) -> None:
