@@ -50,16 +50,24 @@ WITH base AS (
     CAST(floor(CAST(timestamp AS DOUBLE) / {_MS_PER_DAY}) AS BIGINT) AS day
   FROM {events}
 ),
+threat_center AS (
+  SELECT event_type AS center_type, median(threat_score) AS threat_median FROM base GROUP BY event_type
+),
+threat_spread AS (
+  SELECT center_type AS spread_type, threat_median, median(abs(threat_score - threat_median)) AS threat_mad
+  FROM base JOIN threat_center ON event_type = center_type GROUP BY center_type, threat_median
+),
 enriched AS (
-  SELECT *,
+  SELECT base.*, threat_median, threat_mad,
     clock_hour % 24 AS hour,
     (day + {_EPOCH_WEEKDAY}) % 7 AS weekday,
     ts - lag(ts) OVER (PARTITION BY uid ORDER BY ts, event_id) AS gap_ms,
     count(*) OVER (PARTITION BY uid, source_ip) AS ip_events,
     count(*) OVER (PARTITION BY uid, clock_hour) AS hour_events,
+    count(*) OVER (PARTITION BY source_ip) AS address_events,
     {_at_least("file_size_bytes", "size")},
     {_at_least("attempts_count", "attempts")}
-  FROM base
+  FROM base LEFT JOIN threat_spread ON event_type = spread_type
 ),
 agg AS (
   SELECT uid,

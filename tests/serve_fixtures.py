@@ -110,8 +110,12 @@ def feature_frame(users: int = 40, anomalous: Sequence[str] = ANOMALOUS, seed: i
         "night_large_file_events": np.where(bad, rng.poisson(4, n), 0),
         "high_attempt_failed_logins": np.where(bad, rng.poisson(2, n), 0),
         "elevated_unsigned_executions": np.where(bad, rng.poisson(1, n), rng.poisson(0.01, n)),
+        # No draw from rng: the figures above stay what they were.
+        "unsigned_threat_outlier_executions": np.where(bad, 2, 0),
+        "single_use_public_address_events": np.where(bad, 3, 0),
     }
     frame = pd.DataFrame(columns)
+    frame["locations_beyond_two"] = np.maximum(frame["unique_locations"] - 2, 0)
     for name in FEATURE_COLUMNS:
         if frame[name].dtype.kind in "iu":
             frame[name] = frame[name].astype("int64")

@@ -96,6 +96,9 @@ EXPECTED: dict[str, dict[str, float]] = {
         "night_large_file_events": 0,
         "high_attempt_failed_logins": 0,
         "elevated_unsigned_executions": 0,
+        "unsigned_threat_outlier_executions": 0,
+        "single_use_public_address_events": 0,
+        "locations_beyond_two": 0,
     },
     "bob": {
         "total_events": 1,
@@ -127,6 +130,9 @@ EXPECTED: dict[str, dict[str, float]] = {
         "night_large_file_events": 0,
         "high_attempt_failed_logins": 0,
         "elevated_unsigned_executions": 0,
+        "unsigned_threat_outlier_executions": 0,
+        "single_use_public_address_events": 0,
+        "locations_beyond_two": 0,
     },
     "carol": {
         "total_events": 3,
@@ -159,6 +165,9 @@ EXPECTED: dict[str, dict[str, float]] = {
         "night_large_file_events": 0,
         "high_attempt_failed_logins": 0,
         "elevated_unsigned_executions": 0,
+        "unsigned_threat_outlier_executions": 0,
+        "single_use_public_address_events": 0,
+        "locations_beyond_two": 0,
     },
     "dave": {
         "total_events": 4,
@@ -191,6 +200,9 @@ EXPECTED: dict[str, dict[str, float]] = {
         "night_large_file_events": 0,
         "high_attempt_failed_logins": 0,
         "elevated_unsigned_executions": 0,
+        "unsigned_threat_outlier_executions": 0,
+        "single_use_public_address_events": 0,
+        "locations_beyond_two": 0,
     },
 }
 
@@ -280,14 +292,53 @@ def test_event_level_risk_counts_keep_one_events_risks_together(make_events, com
     }
 
 
-def test_the_top_percent_takes_ties_together(make_events, compute_features) -> None:
-    # 200 file events, two of them the largest: 2 of 200 is 1%, so both are in the top 1%.
-    events = [event("filler", (2024, 1, 1 + minute // 60, 12, minute % 60), "file_access", file_size_bytes=10)
-              for minute in range(198)]
-    events += [event(user, (2024, 1, 6, 1), "file_access", file_size_bytes=2**40) for user in ("hal", "ida")]
+# Process threat scores: 10 x 0.1 and 10 x 0.2 (filler), then 0.9 and 0.95 (kim) and 0.2 (lea): median 0.2, MAD 0.1,
+# so an outlier lies above 0.2 + 4 * 1.4826 * 0.1 = 0.793.
+THREAT_FILLER = [event("filler", (2024, 2, 1, 12, minute), "process_execution", is_signed=True,
+                       threat_score=0.1 if minute % 2 else 0.2, source_ip="10.0.0.9") for minute in range(20)]
+KIM = [
+    event("kim", (2024, 2, 2, 12), "process_execution", is_signed=False, threat_score=0.9),  # counted
+    event("kim", (2024, 2, 2, 13), "process_execution", is_signed=True, threat_score=0.95),  # signed: not
+    event("kim", (2024, 2, 2, 14), "auth_attempt", source_ip="203.0.113.5", geo_location="A"),  # public, once
+    event("kim", (2024, 2, 2, 15), "auth_attempt", source_ip="203.0.113.6", geo_location="B"),  # lea's too
+    event("kim", (2024, 2, 2, 16), "dns_query", source_ip="172.32.0.1", geo_location="C"),  # public, once
+    event("kim", (2024, 2, 2, 17), "dns_query", source_ip="2001:DB8::1", geo_location="D"),  # public, once
+    event("kim", (2024, 2, 2, 18), "dns_query", source_ip="10.9.9.9", geo_location="A"),  # private
+]
+LEA = [
+    event("lea", (2024, 2, 3, 12), "process_execution", is_signed=False, threat_score=0.2),  # not an outlier
+    event("lea", (2024, 2, 3, 13), "auth_attempt", source_ip="203.0.113.6", geo_location="A"),
+    event("lea", (2024, 2, 3, 14), "auth_attempt", source_ip="172.20.1.1", geo_location="B"),  # private
+    event("lea", (2024, 2, 3, 15), "auth_attempt", source_ip="FD00::1", geo_location="B"),  # unique-local
+    event("lea", (2024, 2, 3, 16), "auth_attempt", source_ip="192.168.1.1", geo_location=None),  # private
+]
+NEW_EVENT_RISK = ("unsigned_threat_outlier_executions", "single_use_public_address_events", "locations_beyond_two")
+
+
+def test_threat_outliers_single_use_public_addresses_and_locations_beyond_two(make_events, compute_features) -> None:
+    found = by_user(compute_features(make_events([*THREAT_FILLER, *KIM, *LEA])))
+    assert {user: tuple(found[user][name] for name in NEW_EVENT_RISK) for user in found} == {
+        "filler": (0, 0, 0), "kim": (1, 3, 2), "lea": (0, 0, 0),
+    }
+
+
+def test_no_threat_outlier_when_most_scores_are_equal(make_events, compute_features) -> None:
+    # MAD 0: the scale is unknown, so nothing is an outlier, however high.
+    events = [event("filler", (2024, 2, 1, 12, minute), "process_execution", threat_score=0.1) for minute in range(9)]
+    events.append(event("kim", (2024, 2, 2, 12), "process_execution", is_signed=False, threat_score=1.0))
     found = by_user(compute_features(make_events(events)))
-    assert {user: found[user]["night_large_file_events"] for user in found} == {"filler": 0, "hal": 1, "ida": 1}
-    # One more event as large makes three of 201: none is in the top 1% any more.
+    assert found["kim"]["unsigned_threat_outlier_executions"] == 0
+
+
+def test_the_top_percent_takes_ties_together(make_events, compute_features) -> None:
+    # 200 file events, ten of them the largest (five each at night): 10 of 200 is 5%, so all ten are in the top 5%.
+    events = [event("filler", (2024, 1, 1 + minute // 60, 12, minute % 60), "file_access", file_size_bytes=10)
+              for minute in range(190)]
+    events += [event(user, (2024, 1, 6, 1, minute), "file_access", file_size_bytes=2**40)
+               for user in ("hal", "ida") for minute in range(5)]
+    found = by_user(compute_features(make_events(events)))
+    assert {user: found[user]["night_large_file_events"] for user in found} == {"filler": 0, "hal": 5, "ida": 5}
+    # One more event as large makes eleven of 201: none is in the top 5% any more.
     events.append(event("filler", (2024, 1, 7, 12), "file_access", file_size_bytes=2**40))
     found = by_user(compute_features(make_events(events)))
     assert {user: found[user]["night_large_file_events"] for user in found} == {"filler": 0, "hal": 0, "ida": 0}

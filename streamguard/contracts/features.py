@@ -26,9 +26,19 @@ from streamguard.contracts.columns import EVENT_TYPES
 UNUSUAL_HOURS = range(0, 6)
 BURST_GAP_S = 1.0
 GAP_CAP_MS = 10**13
-# "Large" and "many attempts" are relative to the slice: a value is in the tail when at most this share of the
-# slice's events of its type have one as large or larger (ties count together, so a common value never is).
-TAIL_PERCENT = 1
+# "Large" and "many attempts" are relative to the slice: a value is in the tail when at most this share (percent)
+# of the slice's events of its type have one as large or larger (ties count together, so a common value never is).
+ATTEMPTS_TAIL_PERCENT = 1
+# File sizes have a long tail of their own (backups, images): the top 5% at night, not the top 1%, caught 20 of the
+# 20 seeded night bulk readers at 10 events per user where 1% caught 16 (u10k, bench/QUALITY.md), none of 9,880 others.
+SIZE_TAIL_PERCENT = 5
+# A threat score is an outlier above the median of its event type by this many robust standard deviations
+# (1.4826 * MAD); a type whose MAD is 0 has no outliers.
+THREAT_OUTLIER_SDS = 4
+# Addresses that are not public: RFC 1918, loopback, link-local, IPv6 unique-local, link-local and loopback.
+PRIVATE_ADDRESS_PREFIXES: tuple[str, ...] = (
+    "10.", "192.168.", "127.", "169.254.", *(f"172.{octet}." for octet in range(16, 32)), "fc", "fd", "fe80:", "::1",
+)
 # Privilege words that mean more than an ordinary user's rights (compared in lower case: the vocabulary is open).
 ELEVATED_PRIVILEGES = ("admin", "administrator", "root", "system")
 
@@ -41,8 +51,9 @@ class Feature:
     deviations that way, so a user who is unusual only by being safer than the rest (fewer failures, lower
     threat scores) is never flagged, and explanations cite only risky deviations.
 
-    ``rare_events`` marks a count of events each of which is rare and risky on its own (a night read of one of
-    the slice's largest files): the detector tests it per user against the population's rate of such events
+    ``rare_events`` marks a count of events (or places) each of which is rare and risky on its own (a night read
+    of one of the slice's largest files, a third location): the detector tests it per user against the
+    population's rate of such events per event
     (``streamguard.detect.rare``) rather than feed it to the Isolation Forest, which samples 256 users per tree
     and so rarely sees the few users who have any.
     """
@@ -76,9 +87,14 @@ def _ratio(numerator: str, denominator: str) -> str:
     return f"CASE WHEN {denominator} > 0 THEN CAST({numerator} AS DOUBLE) / {denominator} ELSE CAST(0 AS DOUBLE) END"
 
 
-def _in_tail(quantity: str) -> str:
-    """The event's ``quantity`` is in the slice's top TAIL_PERCENT (columns ``<quantity>_at_least``/``_known``)."""
-    return f"{quantity}_at_least IS NOT NULL AND {100 // TAIL_PERCENT} * {quantity}_at_least <= {quantity}_known"
+def _in_tail(quantity: str, percent: int) -> str:
+    """The event's ``quantity`` is in the slice's top ``percent`` (columns ``<quantity>_at_least``/``_known``)."""
+    return f"{quantity}_at_least IS NOT NULL AND 100 * {quantity}_at_least <= {percent} * {quantity}_known"
+
+
+def _public_address(column: str) -> str:
+    patterns = " OR ".join(f"lower({column}) LIKE '{prefix}%'" for prefix in PRIVATE_ADDRESS_PREFIXES)
+    return f"{column} IS NOT NULL AND NOT ({patterns})"
 
 
 # Not least(): both engines' least() skips nulls, which would turn the first event's missing gap into the cap.
@@ -114,12 +130,17 @@ AGGREGATES: dict[str, str] = {
     "top_hour_events": "max(hour_events)",
     # Event-level risk: one event's unusual properties kept together instead of averaged into separate rates.
     "n_night_large_files": _count_if(
-        f"event_type = 'file_access' AND hour < {UNUSUAL_HOURS.stop} AND {_in_tail('size')}"),
+        f"event_type = 'file_access' AND hour < {UNUSUAL_HOURS.stop} AND {_in_tail('size', SIZE_TAIL_PERCENT)}"),
     "n_high_attempt_failures": _count_if(
-        f"event_type = 'auth_attempt' AND status IN ('failed', 'blocked') AND {_in_tail('attempts')}"),
+        "event_type = 'auth_attempt' AND status IN ('failed', 'blocked') AND "
+        f"{_in_tail('attempts', ATTEMPTS_TAIL_PERCENT)}"),
     "n_elevated_unsigned": _count_if(
         "event_type = 'process_execution' AND is_signed = false AND lower(user_privileges) IN "
         f"({', '.join(repr(word) for word in ELEVATED_PRIVILEGES)})"),
+    "n_unsigned_threat_outliers": _count_if(
+        f"event_type = 'process_execution' AND is_signed = false AND threat_mad > 0 AND "
+        f"threat_score > threat_median + {THREAT_OUTLIER_SDS} * 1.4826 * threat_mad"),
+    "n_single_use_public": _count_if(f"address_events = 1 AND {_public_address('source_ip')}"),
 }
 
 _HOURLY_VARIANCE = " + ".join(
@@ -207,19 +228,32 @@ FEATURES: tuple[Feature, ...] = (
             unit="events", dtype="long", sql="top_hour_events"),
     Feature(name="night_large_file_events",
             definition=("file_access events at an unusual hour (UTC 00-05) whose file_details.file_size_bytes is "
-                        "among the slice's largest: at most 1% of the slice's file_access events are as large or "
-                        "larger."),
+                        f"among the slice's largest: at most {SIZE_TAIL_PERCENT}% of the slice's file_access events "
+                        "are as large or larger."),
             unit="events", dtype="long", sql="n_night_large_files", rare_events=True, risk="higher"),
     Feature(name="high_attempt_failed_logins",
             definition=("auth_attempt events with status 'failed' or 'blocked' whose auth_details.attempts_count is "
-                        "among the slice's highest: at most 1% of the slice's auth_attempt events have as many "
-                        "attempts or more."),
+                        f"among the slice's highest: at most {ATTEMPTS_TAIL_PERCENT}% of the slice's auth_attempt "
+                        "events have as many attempts or more."),
             unit="events", dtype="long", sql="n_high_attempt_failures", rare_events=True,
             risk="higher"),
     Feature(name="elevated_unsigned_executions",
             definition=("process_execution events whose process_details.is_signed is false and whose "
                         "user_privileges is admin, administrator, root or system (any letter case)."),
-            unit="events", dtype="long", sql="n_elevated_unsigned", rare_events=True, risk="higher"),
+            unit="events", dtype="long", sql="n_elevated_unsigned"),
+    Feature(name="unsigned_threat_outlier_executions",
+            definition=("process_execution events whose process_details.is_signed is false and whose threat_score "
+                        f"lies more than {THREAT_OUTLIER_SDS} robust standard deviations (1.4826 x MAD) above the "
+                        "median threat_score of the slice's process_execution events."),
+            unit="events", dtype="long", sql="n_unsigned_threat_outliers", rare_events=True, risk="higher"),
+    Feature(name="single_use_public_address_events",
+            definition=("Events from a public source_ip (not RFC 1918, loopback, link-local or IPv6 unique-local) "
+                        "that no other event of the slice, of any user, comes from."),
+            unit="events", dtype="long", sql="n_single_use_public", rare_events=True, risk="higher"),
+    Feature(name="locations_beyond_two",
+            definition=("Distinct non-null geo_location values of the user beyond two (a home and one trip): "
+                        "unique_locations - 2, and 0 for one or two."),
+            unit="locations", dtype="long", sql="greatest(n_locations - 2, 0)", rare_events=True, risk="higher"),
 )
 
 FEATURE_COLUMNS: tuple[str, ...] = tuple(feature.name for feature in FEATURES)

@@ -12,9 +12,11 @@ population:
 A user's *surprise* is ``-log10`` of the chance of ``k`` or more such events under that rate (the largest over
 the counts). The rate is estimated from the fit sample without the users the test flags (repeated until no more
 change, so the users it finds do not inflate the rate they are judged against), with one event added (a
-population without any still has a rate: a single event is not proof). A user is flagged when the surprise passes
-a Bonferroni cut: ``alpha`` is the chance that a user of a population that follows the rate would be flagged at
-all, spread over every fitted user and count.
+population without any still has a rate). A user is flagged when the surprise passes a cut: ``alpha`` is the
+chance that a user whose counts follow the rates is flagged by any of them (Bonferroni over the counts). It is a
+per-user false-alarm rate, not a bound on any false alarm in the whole population: a detector may raise a few
+false alarms (its goal is precision 0.8), and a population-wide bound at 10,000 users needed three or more risky
+events from a user of ten events, so it missed every attacker seen once or twice.
 
 The surprise is merged into the detector's raw outlyingness as ``raw_at_cut * surprise / cut`` (the larger of the
 two counts), where ``raw_at_cut`` is the raw threshold of the outlier rule: a user at the cut lies exactly at
@@ -54,8 +56,7 @@ class RareEventTest:
     @classmethod
     def fit(cls, sample: pd.DataFrame, columns: tuple[str, ...], *, alpha: float, raw_at_cut: float) -> RareEventTest:
         """Estimate each count's rate on ``sample`` (the fit sample, finite values) and the cut for ``alpha``."""
-        tests = max(len(sample) * len(columns), 1)
-        cut = float(-np.log10(alpha / tests))
+        cut = float(-np.log10(alpha / max(len(columns), 1)))
         events = _column(sample, EVENTS_COLUMN) if columns else np.zeros(0)
         rates = np.array([_robust_rate(_column(sample, name), events, cut) for name in columns], dtype=np.float64)
         return cls(columns=columns, rates=rates, alpha=alpha, cut=cut, raw_at_cut=max(raw_at_cut, 0.0))
