@@ -94,8 +94,8 @@ class Population:
     quiet: int = 0
     spread: bool = False
 
-    def topic(self, events: int) -> str:
-        return f"quality-{self.name}-{events}-s{SEED}"
+    def topic(self, events: int, seed: int = SEED) -> str:
+        return f"quality-{self.name}-{events}-s{seed}"
 
 
 POPULATIONS = (
@@ -117,9 +117,9 @@ def _broker() -> BrokerProvider:
     return LocalBroker(data_dir=data_dir)
 
 
-def ensure_population(bootstrap: str, population: Population, events: int) -> GroundTruth:
+def ensure_population(bootstrap: str, population: Population, events: int, seed: int = SEED) -> GroundTruth:
     """Seed the population's topic unless it already holds ``events`` records; return its ground truth."""
-    topic = population.topic(events)
+    topic = population.topic(events, seed)
     truth_path = state_dir(TRUTH_STATE) / f"{topic}.json"
     if topic_exists(bootstrap, topic) and truth_path.exists():
         sizes = _sizes_once_ready(bootstrap, topic)
@@ -127,7 +127,7 @@ def ensure_population(bootstrap: str, population: Population, events: int) -> Gr
             return load_truth(truth_path)
         raise SystemExit(f"topic {topic} holds {sum(sizes):,} records, not {events:,}: delete {state_dir(DATA_STATE)}")
     log.info("seeding %s", topic)
-    seed_topic(bootstrap, topic, events=events, partitions=PARTITIONS, seed=SEED, users=population.users,
+    seed_topic(bootstrap, topic, events=events, partitions=PARTITIONS, seed=seed, users=population.users,
                anomalous_users=population.anomalous, quiet_users=population.quiet,
                spread_anomalies=population.spread, truth_path=truth_path, progress=False)
     return load_truth(truth_path)
@@ -245,7 +245,7 @@ def measure(bootstrap: str, population: Population, truth: GroundTruth, topic: s
         rules.append(("oracle_best", scores.assign(anomaly_score=oracle, is_anomaly=best_operating_point(
             oracle, positive).astype(np.int64))))
     detector = result.report.run.detector
-    common = {"population": population.name, "population_users": population.users,
+    common = {"population": population.name, "seed": truth.seed, "population_users": population.users,
               "anomalous_users": population.anomalous, "quiet_users_seeded": population.quiet,
               "spread": population.spread, "topic_events": truth.events, "slice": events,
               "pipeline_seconds": seconds, "detection_seconds": result.report.run.stage_seconds.detection,
@@ -263,7 +263,10 @@ def goals(results: list[dict[str, Any]]) -> list[str]:
             continue
         if r["quiet_flagged"]:
             missed.append(f"{r['population']} at {r['slice']:,}: {r['quiet_flagged']} quiet user(s) flagged")
-        if r["slice"] == GOAL_SLICE and not r["spread"] and (
+        # The goal is set on topics of GOAL_SLICE events read whole. The same slice of a 1M-event topic is its first
+        # 17 hours, in which 24 of u10k's 100 injected users have no anomalous event yet (the seeder's draws): a
+        # recall the data cannot reach, so it is reported, not checked.
+        if r["slice"] == GOAL_SLICE and r["topic_events"] == GOAL_SLICE and not r["spread"] and (
                 (r["recall"] or 0) < GOAL_RECALL or (r["precision"] or 0) < GOAL_PRECISION):
             missed.append(f"{r['population']} at {r['slice']:,}: recall {r['recall']}, precision {r['precision']}")
     return missed
@@ -281,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-record", action="store_true", help="Do not append to bench/history/quality.jsonl.")
     parser.add_argument("--json", action="store_true", help="Print the record as JSON too.")
     parser.add_argument("--check", action="store_true", help="Exit 1 when a goal is missed.")
+    parser.add_argument("--seed", type=int, default=SEED,
+                        help=f"The seeder's seed (default {SEED}): another seed draws other users, attackers and "
+                             "events, to see that a figure is not one draw's luck.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("streamguard",):
@@ -293,11 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     with _broker() as broker, tempfile.TemporaryDirectory(prefix="sg-quality-") as tmp:
         for population in populations:
-            truth = ensure_population(broker.bootstrap, population, events)
+            truth = ensure_population(broker.bootstrap, population, events, args.seed)
             for size in sorted(args.slices):
                 log.info("%s: slice %s", population.name, f"{size:,}")
-                results.extend(measure(broker.bootstrap, population, truth, population.topic(events), size,
-                                       Path(tmp)))
+                results.extend(measure(broker.bootstrap, population, truth, population.topic(events, args.seed),
+                                       size, Path(tmp)))
     import sklearn  # noqa: PLC0415
 
     record = {"format": FORMAT, "recorded_at": started_at, "commit": commit, "machine": machine_info(),

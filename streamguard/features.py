@@ -65,14 +65,21 @@ enriched AS (
     count(*) OVER (PARTITION BY uid, source_ip) AS ip_events,
     count(*) OVER (PARTITION BY uid, clock_hour) AS hour_events,
     count(*) OVER (PARTITION BY source_ip) AS address_events,
+    count(*) OVER (PARTITION BY uid, geo_location) AS location_events,
     {_at_least("file_size_bytes", "size")},
     {_at_least("attempts_count", "attempts")}
   FROM base LEFT JOIN threat_spread ON event_type = spread_type
 ),
+ranked AS (
+  SELECT *,
+    dense_rank() OVER (PARTITION BY uid ORDER BY CASE WHEN geo_location IS NULL THEN 1 ELSE 0 END,
+                       location_events DESC, geo_location) AS location_rank
+  FROM enriched
+),
 agg AS (
   SELECT uid,
     {aggregates}
-  FROM enriched
+  FROM ranked
   GROUP BY uid
 )
 SELECT uid AS {USER_COLUMN},

@@ -115,7 +115,7 @@ def feature_frame(users: int = 40, anomalous: Sequence[str] = ANOMALOUS, seed: i
         "single_use_public_address_events": np.where(bad, 3, 0),
     }
     frame = pd.DataFrame(columns)
-    frame["locations_beyond_two"] = np.maximum(frame["unique_locations"] - 2, 0)
+    frame["third_location_events"] = np.where(frame["unique_locations"] > 2, frame["unique_locations"] - 2, 0)
     for name in FEATURE_COLUMNS:
         if frame[name].dtype.kind in "iu":
             frame[name] = frame[name].astype("int64")

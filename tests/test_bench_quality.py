@@ -39,3 +39,38 @@ def test_the_chart_draws_the_quality_runs(tmp_path):
     assert records and all(r["format"] == 1 for r in records)
     path = render([], tmp_path / "chart.png", quality=records)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_quality_line_keeps_to_the_default_seed():
+    from bench.chart import QUALITY_SLICE, _quality_points
+
+    def run(seed: int | None, recall: float) -> dict:
+        row = {"population": "u10k", "slice": QUALITY_SLICE, "topic_events": QUALITY_SLICE, "rule": "now",
+               "recall": recall}
+        return {"recorded_at": "2026-12-07T09:00:00+00:00", "results": [row if seed is None else {**row, "seed": seed}]}
+
+    # Records before --seed had none (they used 42); a run with another seed checks luck and is not a point.
+    xs, ys = _quality_points([run(None, 0.65), run(42, 0.91), run(7, 0.5)], "u10k", QUALITY_SLICE, "now", "recall")
+    assert ys == [0.65, 0.91] and len(xs) == 2
+
+
+def test_each_seed_has_its_own_topic():
+    from bench.quality import POPULATIONS, SEED
+
+    u10k = next(p for p in POPULATIONS if p.name == "u10k")
+    assert u10k.topic(100_000) == u10k.topic(100_000, SEED) == f"quality-u10k-100000-s{SEED}"
+    assert u10k.topic(100_000, 7) == "quality-u10k-100000-s7"
+
+
+def test_the_goal_is_checked_on_whole_topics_of_the_goal_slice():
+    from bench.quality import GOAL_SLICE, goals
+
+    def row(topic_events: int, recall: float, quiet_flagged: int = 0) -> dict:
+        return {"rule": "now", "population": "u10k", "slice": GOAL_SLICE, "topic_events": topic_events,
+                "spread": False, "recall": recall, "precision": 0.97, "quiet_flagged": quiet_flagged}
+
+    assert goals([row(GOAL_SLICE, 0.91)]) == []
+    assert len(goals([row(GOAL_SLICE, 0.67)])) == 1
+    # The first tenth of a 1M-event topic: reported, not checked; a flagged quiet user is a miss anywhere.
+    assert goals([row(10 * GOAL_SLICE, 0.67)]) == []
+    assert len(goals([row(10 * GOAL_SLICE, 0.95, quiet_flagged=1)])) == 1

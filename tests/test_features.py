@@ -98,7 +98,7 @@ EXPECTED: dict[str, dict[str, float]] = {
         "elevated_unsigned_executions": 0,
         "unsigned_threat_outlier_executions": 0,
         "single_use_public_address_events": 0,
-        "locations_beyond_two": 0,
+        "third_location_events": 0,
     },
     "bob": {
         "total_events": 1,
@@ -132,7 +132,7 @@ EXPECTED: dict[str, dict[str, float]] = {
         "elevated_unsigned_executions": 0,
         "unsigned_threat_outlier_executions": 0,
         "single_use_public_address_events": 0,
-        "locations_beyond_two": 0,
+        "third_location_events": 0,
     },
     "carol": {
         "total_events": 3,
@@ -167,7 +167,7 @@ EXPECTED: dict[str, dict[str, float]] = {
         "elevated_unsigned_executions": 0,
         "unsigned_threat_outlier_executions": 0,
         "single_use_public_address_events": 0,
-        "locations_beyond_two": 0,
+        "third_location_events": 0,
     },
     "dave": {
         "total_events": 4,
@@ -202,7 +202,7 @@ EXPECTED: dict[str, dict[str, float]] = {
         "elevated_unsigned_executions": 0,
         "unsigned_threat_outlier_executions": 0,
         "single_use_public_address_events": 0,
-        "locations_beyond_two": 0,
+        "third_location_events": 0,
     },
 }
 
@@ -312,10 +312,10 @@ LEA = [
     event("lea", (2024, 2, 3, 15), "auth_attempt", source_ip="FD00::1", geo_location="B"),  # unique-local
     event("lea", (2024, 2, 3, 16), "auth_attempt", source_ip="192.168.1.1", geo_location=None),  # private
 ]
-NEW_EVENT_RISK = ("unsigned_threat_outlier_executions", "single_use_public_address_events", "locations_beyond_two")
+NEW_EVENT_RISK = ("unsigned_threat_outlier_executions", "single_use_public_address_events", "third_location_events")
 
 
-def test_threat_outliers_single_use_public_addresses_and_locations_beyond_two(make_events, compute_features) -> None:
+def test_threat_outliers_single_use_public_addresses_and_third_locations(make_events, compute_features) -> None:
     found = by_user(compute_features(make_events([*THREAT_FILLER, *KIM, *LEA])))
     assert {user: tuple(found[user][name] for name in NEW_EVENT_RISK) for user in found} == {
         "filler": (0, 0, 0), "kim": (1, 3, 2), "lea": (0, 0, 0),
