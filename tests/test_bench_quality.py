@@ -55,11 +55,11 @@ def test_the_quality_line_keeps_to_the_default_seed():
 
 
 def test_each_seed_has_its_own_topic():
-    from bench.quality import POPULATIONS, SEED
+    from bench.quality import POPULATIONS, SEED, TOPIC_REVISION
 
     u10k = next(p for p in POPULATIONS if p.name == "u10k")
-    assert u10k.topic(100_000) == u10k.topic(100_000, SEED) == f"quality-u10k-100000-s{SEED}"
-    assert u10k.topic(100_000, 7) == "quality-u10k-100000-s7"
+    assert u10k.topic(100_000) == u10k.topic(100_000, SEED) == f"quality-u10k-100000-s{SEED}-{TOPIC_REVISION}"
+    assert u10k.topic(100_000, 7) == f"quality-u10k-100000-s7-{TOPIC_REVISION}"
 
 
 def test_the_goal_is_checked_on_whole_topics_of_the_goal_slice():

@@ -313,3 +313,21 @@ def test_an_error_in_a_worker_process_reaches_the_caller():
     with pytest.raises(ZeroDivisionError):
         list(parallel_chunks(functools.partial(operator.truediv, 1), count=2, workers=1, method="spawn",
                              caller_builds=False))
+
+
+def test_a_quiet_users_night_and_weekend_go_to_many_normal_users_by_weight() -> None:
+    # Without quiet users the draws are the same, so the users before the move are the quiet-free stream's.
+    from streamguard.synth.generator import CHUNK_SIZE, SynthConfig, _core, plan_for
+
+    quiet_config = SynthConfig(events=100_000, seed=7, users=1_000, anomalous_users=30, quiet_users=100)
+    plain_config = SynthConfig(events=100_000, seed=7, users=1_000, anomalous_users=30)
+    quiet_plan, plain_plan = plan_for(quiet_config), plan_for(plain_config)
+    before = np.concatenate([_core(plain_plan, i, CHUNK_SIZE)[1]["user"] for i in range(2)])
+    after = np.concatenate([_core(quiet_plan, i, CHUNK_SIZE)[1]["user"] for i in range(2)])
+    moved = before != after
+    assert moved.any() and quiet_plan.quiet[before[moved]].all() and not quiet_plan.quiet[after[moved]].any()
+    receivers = after[moved]
+    assert not any(quiet_plan.users[i].behaviour for i in receivers)
+    # One receiver per quiet user (at most 100) made receivers nocturnal; by weight, hundreds share the events.
+    assert len(np.unique(receivers)) > 200
+    assert np.bincount(receivers).max() < 0.05 * moved.sum()
