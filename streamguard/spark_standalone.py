@@ -132,8 +132,9 @@ class SparkStandalone:
                   "--memory", self.memory, "--work-dir", str(self.work_dir), "--host", "127.0.0.1"]
         commands = [["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(self.port),
                      "--webui-port", str(self.webui_port)]]
-        commands += [[*worker, "--port", str(free_port()), "--webui-port", str(free_port())]
-                     for _ in range(self.workers)]
+        # Workers bind whatever port the OS gives them (0): nothing needs to know it, and a port picked here and
+        # handed over seconds later could be taken by then (a worker died on its web UI's port in CI, 2026-12-07).
+        commands += [[*worker, "--port", "0", "--webui-port", "0"] for _ in range(self.workers)]
         if not self.detached:
             atexit.register(self.stop)
         for command, log_path in zip(commands, self.log_paths, strict=True):
