@@ -109,6 +109,22 @@ def test_start_fails_fast_with_the_log_when_the_master_port_is_taken(tmp_path):
     assert _processes_mentioning(str(tmp_path)) == []
 
 
+def test_a_master_port_taken_after_it_was_picked_is_picked_again(tmp_path, monkeypatch):
+    import streamguard.spark_standalone as standalone
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        # The first port "free" when picked, taken by the time the JVM binds it: what another socket can do.
+        picks = iter([taken.getsockname()[1]])
+        real_free_port = standalone.free_port
+        monkeypatch.setattr(standalone, "free_port", lambda: next(picks, None) or real_free_port())
+        with SparkStandalone(workers=1, base_dir=tmp_path / "spark") as cluster:
+            assert cluster.port != taken.getsockname()[1]
+            assert standalone.master_json(cluster.webui_url)["status"] == "ALIVE"
+    assert _processes_mentioning(str(tmp_path)) == []
+
+
 def _streamguard(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "streamguard", *args], capture_output=True, text=True,
                           env={**os.environ, "STREAMGUARD_STATE_DIR": str(state_dir)}, timeout=300, check=False)

@@ -93,14 +93,19 @@ class SparkStandalone:
         self.workers, self.cores, self.memory = workers, cores, memory
         self._owns_base_dir = base_dir is None
         self.base_dir = Path(base_dir or tempfile.mkdtemp(prefix="streamguard-spark-")).resolve()
-        self.port, self.webui_port = port or free_port(), webui_port or free_port()
-        self.master_url = f"spark://127.0.0.1:{self.port}"
-        self.webui_url = f"http://127.0.0.1:{self.webui_port}"
+        self._given_ports = (port, webui_port)
+        self._pick_ports()
         self.work_dir = self.base_dir / "work"
         self.start_timeout_s = start_timeout_s
         self.detached = detached
         self.processes: list[subprocess.Popen[bytes]] = []
         self.start_seconds: float | None = None
+
+    def _pick_ports(self) -> None:
+        port, webui_port = self._given_ports
+        self.port, self.webui_port = port or free_port(), webui_port or free_port()
+        self.master_url = f"spark://127.0.0.1:{self.port}"
+        self.webui_url = f"http://127.0.0.1:{self.webui_port}"
 
     @property
     def log_paths(self) -> list[Path]:
@@ -113,6 +118,20 @@ class SparkStandalone:
         return [process.pid for process in self.processes]
 
     def start(self) -> Self:
+        """Start the master and the workers and wait until all are ALIVE.
+
+        The master's ports are picked before its JVM binds them, so another socket can take one in between; when
+        this class picked them, a master that dies while starting is tried once more on new ports.
+        """
+        try:
+            return self._start()
+        except MasterExited:
+            if all(self._given_ports):
+                raise
+            self._pick_ports()
+            return self._start()
+
+    def _start(self) -> Self:
         started = time.monotonic()
         home = spark_home()
         script = home / "bin" / "spark-class"
@@ -155,8 +174,9 @@ class SparkStandalone:
                 if process.poll() is not None:
                     tail = log_tail(log_path)
                     self.stop()
-                    raise ClusterError(f"a Spark {log_path.stem} JVM exited with code {process.returncode} while "
-                                       f"the cluster started; log {log_path}:\n{tail}")
+                    error = MasterExited if log_path.stem == "master" else ClusterError
+                    raise error(f"a Spark {log_path.stem} JVM exited with code {process.returncode} while "
+                                f"the cluster started; log {log_path}:\n{tail}")
             status = master_json(self.webui_url)
             if status is not None and status.get("status") == "ALIVE" and alive_workers(status) >= self.workers:
                 return
@@ -189,6 +209,10 @@ class SparkStandalone:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class MasterExited(ClusterError):
+    """The master's JVM ended while the cluster started (often: one of its ports was taken)."""
 
 
 def state_dir() -> Path:
