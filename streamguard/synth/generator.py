@@ -183,19 +183,15 @@ def _core(plan: Plan, index: int, chunk_size: int) -> tuple[np.random.Generator,
         hour, weekday = plan.timeline.hour[bins], plan.timeline.weekday[bins]
         loud = anomalous | (hour < _NIGHT_HOURS) | (weekday >= 5)
         moved = plan.quiet[user] & loud
-        user[moved] = _receiver(plan, core_index(start, m)[moved])
+        user[moved] = _receiver(plan, start + np.flatnonzero(moved))
     v = rng.random(m)
     variant = np.where(v < FLAT_LOCATION_RATE, FLAT_LOCATION,
                        np.where(v < FLAT_LOCATION_RATE + REPEATED_KEY_RATE, REPEATED_KEY, NO_VARIANT))
     invalid_at, invalid_ordinal = invalid_positions(start, m, plan.config.invalid_rate)
     return rng, {
-        "index": core_index(start, m), "timestamp": timestamp, "source": source,
+        "index": np.arange(start, start + m, dtype=np.int64), "timestamp": timestamp, "source": source,
         "user": user, "variant": variant, "invalid_at": invalid_at, "invalid_ordinal": invalid_ordinal,
     }
-
-
-def core_index(start: int, count: int) -> np.ndarray:
-    return np.arange(start, start + count, dtype=np.int64)
 
 
 def _receiver(plan: Plan, index: np.ndarray) -> np.ndarray:
